@@ -1,0 +1,220 @@
+"""The `agentdistill` command line.
+
+Usage:
+    agentdistill validate FILE [--skip-invalid]
+    agentdistill parse TEXT [--format react]
+    agentdistill segment show FILE [--index N] [--tokenizer DIR] [--tokens] [--html OUT]
+    agentdistill segment report FILE --out DIR [--config YAML] [--set key=value ...]
+    agentdistill tokenizer train FILE ... --out DIR [--vocab-size N]
+
+Every command that takes `--config` also takes `--set key.sub=value` overrides.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from agentdistill.config import ConfigError, FormatConfig, load_config
+from agentdistill.formats import FORMAT_NAMES, FormatError
+from agentdistill.records import ReadReport, RecordFileError, Trajectory, read_jsonl
+from agentdistill.segment_view import (
+    SegmentReportConfig,
+    html_page,
+    legend,
+    terminal_text,
+    write_segment_report,
+)
+from agentdistill.segmentation import segment_rendered
+from agentdistill.tokenizer import load_tokenizer, save_tokenizer, train_byte_level_bpe
+
+app = typer.Typer(
+    help="agentdistill: distil ReAct agents into small students with Structured Agent "
+    "Distillation (SAD).",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+segment_app = typer.Typer(
+    help="Span segmentation: see how a trajectory splits into PROMPT/REASON/ACT/OBS tokens.",
+    no_args_is_help=True,
+)
+tokenizer_app = typer.Typer(help="Build tokenizers offline.", no_args_is_help=True)
+app.add_typer(segment_app, name="segment")
+app.add_typer(tokenizer_app, name="tokenizer")
+
+console = Console()
+err_console = Console(stderr=True)
+
+FileArg = Annotated[Path, typer.Argument(help="Trajectory JSONL file.", exists=True, dir_okay=False)]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")]
+SetOpt = Annotated[
+    list[str] | None, typer.Option("--set", "-s", help="Override a setting: key.sub=value.")
+]
+FormatOpt = Annotated[
+    str, typer.Option("--format", "-f", help=f"Text format: {', '.join(FORMAT_NAMES)}.")
+]
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_path=False)],
+    )
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code=2)
+
+
+def _read(file: Path, skip_invalid: bool) -> tuple[list[Trajectory], ReadReport]:
+    report = ReadReport()
+    try:
+        return read_jsonl(file, Trajectory, skip_invalid=skip_invalid, report=report), report
+    except RecordFileError as exc:
+        raise _fail(f"{exc}\n(use --skip-invalid to skip bad lines and count them)") from exc
+
+
+@app.command()
+def validate(
+    file: FileArg,
+    skip_invalid: Annotated[bool, typer.Option(help="Skip and count bad lines.")] = False,
+) -> None:
+    """Check that every line of a trajectory file is a valid Trajectory record."""
+    trajectories, report = _read(file, skip_invalid)
+    for error in report.errors:
+        err_console.print(f"[yellow]skipped[/] {error}")
+    table = Table(title=str(file))
+    for column in ("env", "trajectories", "success rate", "mean steps"):
+        table.add_column(column, justify="right")
+    by_env: dict[str, list[Trajectory]] = {}
+    for trajectory in trajectories:
+        by_env.setdefault(trajectory.task.env, []).append(trajectory)
+    for env, group in sorted(by_env.items()):
+        table.add_row(
+            env,
+            str(len(group)),
+            f"{sum(t.success for t in group) / len(group):.1%}",
+            f"{sum(len(t.steps) for t in group) / len(group):.1f}",
+        )
+    console.print(table)
+    console.print(f"{report.read} valid, {report.skipped} skipped")
+
+
+@app.command()
+def parse(
+    text: Annotated[str, typer.Argument(help="Raw model output for one turn ('-' reads stdin).")],
+    format: FormatOpt = "react",
+) -> None:
+    """Parse raw model output into (reasoning, action), as the rollout engine does."""
+    if text == "-":
+        text = typer.get_text_stream("stdin").read()
+    try:
+        parsed = FormatConfig(name=format).build().parse(text)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    console.print({"reasoning": parsed.reasoning, "action": parsed.action, "error": parsed.error})
+    if not parsed.ok:
+        raise typer.Exit(code=1)
+
+
+@segment_app.command("show")
+def segment_show(
+    file: FileArg,
+    index: Annotated[int, typer.Option("--index", "-i", help="Which trajectory (0-based).")] = 0,
+    format: FormatOpt = "react",
+    numbered: Annotated[bool, typer.Option(help="react: numbered labels.")] = True,
+    tokenizer: Annotated[
+        Path | None,
+        typer.Option(help="Tokenizer folder or tokenizer.json; omitted: character spans only."),
+    ] = None,
+    tokens: Annotated[bool, typer.Option(help="Shade token boundaries (needs --tokenizer).")] = True,
+    html: Annotated[Path | None, typer.Option(help="Also write a self-contained HTML page.")] = None,
+) -> None:
+    """Print one trajectory with its spans coloured; optionally write it as an HTML page."""
+    trajectories, _ = _read(file, skip_invalid=False)
+    if not 0 <= index < len(trajectories):
+        raise _fail(f"--index {index}: {file} holds {len(trajectories)} trajectories")
+    trajectory = trajectories[index]
+    try:
+        fmt = FormatConfig(name=format, numbered=numbered).build()  # type: ignore[arg-type]
+        rendered = fmt.render_trajectory(trajectory)
+    except (ValueError, FormatError) as exc:
+        raise _fail(str(exc)) from exc
+    seg = None
+    if tokenizer is not None:
+        tok = load_tokenizer(tokenizer)
+        seg = segment_rendered(rendered, tok)
+    elif html is not None:
+        raise _fail("--html needs --tokenizer (the page shows tokens)")
+    console.print(
+        f"[bold]{trajectory.task.env}/{trajectory.task.task_id}[/] ({trajectory.task.split}) "
+        f"success={trajectory.success} reward={trajectory.reward:g} steps={len(trajectory.steps)}"
+    )
+    console.print(legend())
+    console.print(terminal_text(rendered, seg if tokens else None))
+    if seg is not None:
+        console.print(", ".join(f"{k}={v}" for k, v in seg.counts().items()) + f", total={len(seg)}")
+    if html is not None and seg is not None:
+        from agentdistill.files import write_text_atomic
+
+        write_text_atomic(html, html_page([(trajectory, rendered, seg)], f"{file.name} #{index}"))
+        console.print(f"wrote {html}")
+
+
+@segment_app.command("report")
+def segment_report(
+    file: FileArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    skip_invalid: Annotated[bool, typer.Option(help="Skip and count bad lines.")] = False,
+) -> None:
+    """Segment a whole file: token statistics, an HTML page and (if needed) a tokenizer."""
+    try:
+        cfg = load_config(SegmentReportConfig, config, set_)
+        result = write_segment_report(file, out, cfg, skip_invalid=skip_invalid)
+    except (ConfigError, RecordFileError, FormatError, ValueError) as exc:
+        raise _fail(str(exc)) from exc
+    table = Table(title=f"segmentation of {file} ({result.format} format)")
+    table.add_column("span")
+    table.add_column("tokens", justify="right")
+    table.add_column("share", justify="right")
+    for name, count in result.tokens.items():
+        table.add_row(name, str(count), f"{count / max(result.tokens_total, 1):.1%}")
+    console.print(table)
+    console.print(
+        f"{result.trajectories} trajectories, {result.mean_tokens_per_trajectory:.0f} tokens each, "
+        f"{result.mean_reason_tokens_per_step:.1f} REASON / {result.mean_act_tokens_per_step:.1f} "
+        f"ACT tokens per step\npage: {result.html}\nstats: {out / 'stats.json'}"
+    )
+
+
+@tokenizer_app.command("train")
+def tokenizer_train(
+    files: Annotated[list[Path], typer.Argument(help="Trajectory JSONL files.", exists=True)],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output tokenizer folder.")],
+    vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 2048,
+    format: FormatOpt = "react",
+) -> None:
+    """Train a byte-level BPE tokenizer on rendered trajectories (offline)."""
+    fmt = FormatConfig(name=format).build()  # type: ignore[arg-type]
+    texts = []
+    for file in files:
+        trajectories, _ = _read(file, skip_invalid=False)
+        texts.extend(fmt.render_trajectory(t).text for t in trajectories)
+    tokenizer = train_byte_level_bpe(texts, vocab_size=vocab_size)
+    save_tokenizer(tokenizer, out)
+    console.print(f"trained on {len(texts)} trajectories: vocab {len(tokenizer)} -> {out}")
+
+
+if __name__ == "__main__":
+    app()

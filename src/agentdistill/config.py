@@ -1,0 +1,100 @@
+"""Configuration: pydantic models loaded from YAML, with `key.sub=value` overrides.
+
+    cfg = load_config(SegmentReportConfig, "configs/report.yaml", ["format.name=alfworld"])
+
+Values in overrides are parsed as YAML scalars (`3`, `true`, `0.5`, `[a, b]`). Errors name the
+file and the field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from agentdistill.formats import ReactFormat, get_format
+
+C = TypeVar("C", bound=BaseModel)
+
+
+class ConfigError(ValueError):
+    """A configuration file or override is invalid; the message says where and why."""
+
+
+class Config(BaseModel):
+    """Base of every configuration: unknown keys are errors (a typo must not pass)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class FormatConfig(Config):
+    """Which ReAct text format renders trajectories."""
+
+    name: Literal["react", "paper", "alfworld"] = Field(
+        default="react", description="Text format: react (Thought/Action), paper, or alfworld."
+    )
+    numbered: bool = Field(
+        default=True, description="react only: number the labels (`Thought 2:`)."
+    )
+    preamble: str = Field(
+        default="", description="Text before the task (instructions or few-shot examples)."
+    )
+
+    def build(self) -> ReactFormat:
+        return get_format(self.name, numbered=self.numbered)
+
+
+def apply_override(data: dict[str, Any], override: str) -> None:
+    """Set `a.b.c=value` in nested dict `data` (value parsed as YAML)."""
+    key, sep, raw = override.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override {override!r}: expected KEY=VALUE, e.g. format.name=alfworld")
+    parts = key.strip().split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"override {override!r}: '{part}' is not a section")
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"override {override!r}: value is not valid YAML ({exc})") from exc
+
+
+def load_config(
+    model: type[C], path: str | Path | None = None, overrides: list[str] | None = None
+) -> C:
+    """Build `model` from an optional YAML file plus overrides; validation errors name fields."""
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        path = Path(path)
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError(f"{path}: config file not found") from exc
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
+        data = loaded or {}
+    for override in overrides or []:
+        apply_override(data, override)
+        source += f" + {override}"
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"field '{'.'.join(str(p) for p in err['loc'])}': {err['msg']}"
+            for err in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"{source}: invalid {model.__name__}: {problems}") from exc
+
+
+def dump_config(config: BaseModel) -> str:
+    """YAML text of a configuration (round-trips through `load_config`)."""
+    return yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False)

@@ -1,0 +1,205 @@
+"""The data model every stage exchanges: tasks, steps, trajectories, and their JSONL files.
+
+A `Trajectory` is what a policy produced on one `Task`: the environment's first observation,
+then (reasoning, action, observation) steps, and the outcome. Files hold one JSON record a
+line; reading validates every line and names file and line number of a bad one; writing goes
+to a temporary file that is renamed over the target, so a crash never leaves a half file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from agentdistill.files import atomic_write
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+
+SCHEMA_VERSION = 1
+
+Split = str  # environments define their own split names ("train", "valid_unseen", ...)
+
+
+class Record(BaseModel):
+    """Base of every record: unknown fields are errors, so a typo never passes silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Task(Record):
+    """One episode to solve, with everything needed to rebuild it."""
+
+    env: str = Field(min_length=1, description="Environment name, e.g. 'alfworld'.")
+    task_id: str = Field(min_length=1, description="Identifier, unique within (env, split).")
+    split: Split = Field(min_length=1, description="Split the task belongs to.")
+    goal: str = Field(description="The goal as the agent reads it.")
+    task_type: str = Field(default="", description="Benchmark task family, e.g. 'pick_and_place'.")
+    spec: dict[str, JsonValue] = Field(
+        default_factory=dict,
+        description="Environment-specific data that rebuilds the episode (a seed or a full spec).",
+    )
+
+
+class Step(Record):
+    """One ReAct step: what the agent thought, what it did, what the environment answered."""
+
+    reasoning: str = Field(default="", description="Thought text; empty when the agent gave none.")
+    action: str = Field(description="The action sent to the environment, one line.")
+    observation: str = Field(description="The environment's answer to the action.")
+    action_valid: bool | None = Field(
+        default=None, description="Whether the environment accepted the action (None: unknown)."
+    )
+
+    @field_validator("reasoning", "action")
+    @classmethod
+    def _single_line(cls, value: str) -> str:
+        # Text formats end reasoning and action at a newline; a newline inside would not
+        # round-trip through rendering and parsing.
+        if "\n" in value or "\r" in value:
+            raise ValueError("must be a single line (no newline characters)")
+        if value != value.strip():
+            raise ValueError("must not start or end with whitespace")
+        return value
+
+
+class PolicyInfo(Record):
+    """Which policy produced a trajectory."""
+
+    name: str = Field(min_length=1, description="Human-readable name, e.g. 'expert' or 'sad-5m'.")
+    kind: Literal["expert", "hf", "api", "human", "other"] = Field(
+        description="How the policy acts: scripted expert, local HF model, remote API, person."
+    )
+    model: str | None = Field(default=None, description="Model path, name or endpoint.")
+    revision: str | None = Field(default=None, description="Checkpoint hash or revision.")
+
+
+class Timings(Record):
+    """Seconds spent on an episode."""
+
+    wall_s: float = Field(ge=0.0, description="Wall time of the whole episode.")
+    policy_s: float | None = Field(default=None, ge=0.0, description="Time inside the policy.")
+    env_s: float | None = Field(default=None, ge=0.0, description="Time inside the environment.")
+
+
+class TokenCounts(Record):
+    """Tokens processed by a model-based policy during an episode."""
+
+    prompt: int = Field(ge=0, description="Tokens encoded as context (prefill).")
+    generated: int = Field(ge=0, description="Tokens sampled by the policy.")
+
+
+class Trajectory(Record):
+    """A complete episode of a policy on a task."""
+
+    schema_version: Literal[1] = Field(
+        default=SCHEMA_VERSION, description="Version of this record layout."
+    )
+    task: Task
+    initial_observation: str = Field(description="What the environment said on reset.")
+    steps: list[Step] = Field(default_factory=list)
+    success: bool = Field(description="Whether the goal was reached.")
+    reward: float = Field(description="Final reward given by the environment.")
+    policy: PolicyInfo
+    seed: int | None = Field(default=None, description="Seed of the policy's sampling, if any.")
+    stop_reason: Literal["done", "step_cap", "error"] = Field(
+        default="done", description="Why the episode ended."
+    )
+    timings: Timings | None = None
+    token_counts: TokenCounts | None = None
+
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _known_version(cls, value: Any) -> Any:
+        if value != SCHEMA_VERSION:
+            raise ValueError(f"unsupported schema_version {value!r}; this build reads {SCHEMA_VERSION}")
+        return value
+
+
+R = TypeVar("R", bound=BaseModel)
+
+
+class RecordFileError(ValueError):
+    """A line of a JSONL file is not a valid record; the message names file and line."""
+
+    def __init__(self, path: Path, line: int, message: str) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+        self.path = path
+        self.line = line
+
+
+def _describe(error: ValidationError, model: type[BaseModel]) -> str:
+    parts = []
+    for item in error.errors(include_url=False):
+        where = ".".join(str(p) for p in item["loc"]) or "<record>"
+        parts.append(f"field '{where}': {item['msg']}")
+    return f"invalid {model.__name__}: " + "; ".join(parts)
+
+
+@dataclass
+class ReadReport:
+    """What `read_jsonl` skipped when asked to skip bad lines."""
+
+    read: int = 0
+    skipped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def iter_jsonl(
+    path: str | Path,
+    model: type[R],
+    *,
+    skip_invalid: bool = False,
+    report: ReadReport | None = None,
+) -> Iterator[R]:
+    """Yield validated records from a JSONL file.
+
+    Blank lines are ignored. A bad line raises `RecordFileError` naming file and line, unless
+    `skip_invalid`, in which case it is counted (and described) in `report`.
+    """
+    path = Path(path)
+    report = report if report is not None else ReadReport()
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = model.model_validate(json.loads(line))
+            except json.JSONDecodeError as exc:
+                problem = f"not valid JSON ({exc.msg} at column {exc.colno})"
+            except ValidationError as exc:
+                problem = _describe(exc, model)
+            else:
+                report.read += 1
+                yield record
+                continue
+            if not skip_invalid:
+                raise RecordFileError(path, number, problem)
+            report.skipped += 1
+            report.errors.append(f"{path}:{number}: {problem}")
+
+
+def read_jsonl(
+    path: str | Path,
+    model: type[R],
+    *,
+    skip_invalid: bool = False,
+    report: ReadReport | None = None,
+) -> list[R]:
+    """Read a whole JSONL file into validated records (see `iter_jsonl`)."""
+    return list(iter_jsonl(path, model, skip_invalid=skip_invalid, report=report))
+
+
+def write_jsonl(path: str | Path, records: Iterable[BaseModel]) -> int:
+    """Write records as JSONL atomically (temporary file, then rename); return the count.
+
+    If serialising any record fails, the target is left exactly as it was.
+    """
+    count = 0
+    with atomic_write(path) as handle:
+        for record in records:
+            handle.write(record.model_dump_json())
+            handle.write("\n")
+            count += 1
+    return count

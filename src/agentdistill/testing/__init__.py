@@ -1,0 +1,1 @@
+"""Reusable test suites for code built on agentdistill (environments, ...)."""

@@ -1,0 +1,58 @@
+"""Tokenizers: train a byte-level BPE offline, save and load it as a standard fast tokenizer."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import AutoTokenizer, PreTrainedTokenizerFast
+
+SPECIAL_TOKENS = {"bos_token": "<|bos|>", "eos_token": "<|eos|>", "pad_token": "<|pad|>"}
+
+
+def train_byte_level_bpe(
+    texts: Iterable[str], vocab_size: int = 2048, min_frequency: int = 2
+) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE (GPT-2 style: every byte is in the vocabulary, so no unknowns).
+
+    Deterministic for the same texts in the same order.
+    """
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        min_frequency=min_frequency,
+        special_tokens=list(SPECIAL_TOKENS.values()),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tokenizer, **SPECIAL_TOKENS)
+
+
+def save_tokenizer(tokenizer: PreTrainedTokenizerFast, directory: str | Path) -> Path:
+    """Save as a Hugging Face tokenizer folder (`tokenizer.json` + config)."""
+    directory = Path(directory)
+    tokenizer.save_pretrained(directory)
+    return directory
+
+
+def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerFast:
+    """Load a fast tokenizer from a folder, a `tokenizer.json` file, or a local HF model path.
+
+    Nothing is downloaded: names are resolved against local files and the HF cache only.
+    """
+    path = Path(name_or_path)
+    if path.is_file() and path.suffix == ".json":
+        return PreTrainedTokenizerFast(tokenizer_file=str(path))
+    if not path.exists():
+        raise FileNotFoundError(
+            f"tokenizer '{name_or_path}' not found: give a folder with tokenizer.json "
+            "(e.g. one written by `agentdistill tokenizer train`) or a tokenizer.json file"
+        )
+    tokenizer = AutoTokenizer.from_pretrained(path, use_fast=True, local_files_only=True)
+    if not tokenizer.is_fast:
+        raise TypeError(f"{path}: segmentation needs a fast tokenizer (tokenizer.json)")
+    return tokenizer
