@@ -18,9 +18,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: setup
+	$(BIN)/agentdistill validate examples/trajectories.jsonl
 	$(BIN)/agentdistill segment report examples/trajectories.jsonl --out runs/segment_report
+	$(BIN)/agentdistill segment report examples/alfworld.jsonl --out runs/segment_report_alfworld \
+		--set format.name=alfworld --set vocab_size=400
 
 test: setup
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
 lint: setup

@@ -49,9 +49,11 @@ app.add_typer(segment_app, name="segment")
 app.add_typer(tokenizer_app, name="tokenizer")
 
 console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
-FileArg = Annotated[Path, typer.Argument(help="Trajectory JSONL file.", exists=True, dir_okay=False)]
+FileArg = Annotated[
+    Path, typer.Argument(help="Trajectory JSONL file.", exists=True, dir_okay=False)
+]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")]
 SetOpt = Annotated[
     list[str] | None, typer.Option("--set", "-s", help="Override a setting: key.sub=value.")
@@ -62,7 +64,9 @@ FormatOpt = Annotated[
 
 
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False) -> None:
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False,
+) -> None:
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(message)s",
@@ -136,8 +140,12 @@ def segment_show(
         Path | None,
         typer.Option(help="Tokenizer folder or tokenizer.json; omitted: character spans only."),
     ] = None,
-    tokens: Annotated[bool, typer.Option(help="Shade token boundaries (needs --tokenizer).")] = True,
-    html: Annotated[Path | None, typer.Option(help="Also write a self-contained HTML page.")] = None,
+    tokens: Annotated[
+        bool, typer.Option(help="Shade token boundaries (needs --tokenizer).")
+    ] = True,
+    html: Annotated[
+        Path | None, typer.Option(help="Also write a self-contained HTML page.")
+    ] = None,
 ) -> None:
     """Print one trajectory with its spans coloured; optionally write it as an HTML page."""
     trajectories, _ = _read(file, skip_invalid=False)
@@ -162,7 +170,9 @@ def segment_show(
     console.print(legend())
     console.print(terminal_text(rendered, seg if tokens else None))
     if seg is not None:
-        console.print(", ".join(f"{k}={v}" for k, v in seg.counts().items()) + f", total={len(seg)}")
+        console.print(
+            ", ".join(f"{k}={v}" for k, v in seg.counts().items()) + f", total={len(seg)}"
+        )
     if html is not None and seg is not None:
         from agentdistill.files import write_text_atomic
 

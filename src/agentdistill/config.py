@@ -80,7 +80,9 @@ def load_config(
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
         if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{path}: expected a mapping of settings, got {type(loaded).__name__}")
+            raise ConfigError(
+                f"{path}: expected a mapping of settings, got {type(loaded).__name__}"
+            )
         data = loaded or {}
     for override in overrides or []:
         apply_override(data, override)

@@ -240,9 +240,9 @@ class LabeledLinesFormat(ReactFormat):
     """`<Reason label>: ...` / `<Action label>: ...` / `<Observation label>: ...` lines."""
 
     # Labels the parser accepts, whichever the format renders: real teachers mix them up.
-    _REASON_LABEL = re.compile(r"^\s*(?:thought|reasoning|think)\s*\d*\s*[:：]\s?(.*)$", re.I)
-    _ACTION_LABEL = re.compile(r"^\s*(?:action|act)\s*\d*\s*[:：]\s?(.*)$", re.I)
-    _OBS_LABEL = re.compile(r"^\s*(?:observation|obs)\s*\d*\s*[:：]", re.I)
+    _REASON_LABEL = re.compile(r"^\s*(?:thought|reasoning|think)\s*\d*\s*[:\uff1a]\s?(.*)$", re.I)
+    _ACTION_LABEL = re.compile(r"^\s*(?:action|act)\s*\d*\s*[:\uff1a]\s?(.*)$", re.I)
+    _OBS_LABEL = re.compile(r"^\s*(?:observation|obs)\s*\d*\s*[:\uff1a]", re.I)
     # An action label inside a thought line ("... so I search. Action 2: Search[x]").
     _INLINE_ACTION = re.compile(r"\bAction\s*\d*\s*:\s?")
 
@@ -313,7 +313,9 @@ class LabeledLinesFormat(ReactFormat):
             # No action label at all: accept a bare `verb[arg]` last line as the action.
             last = reasoning[-1]
             if _BRACKET_ACTION.fullmatch(last):
-                return ParsedTurn(" ".join(p for p in reasoning[:-1] if p), self.normalize_action(last))
+                return ParsedTurn(
+                    " ".join(p for p in reasoning[:-1] if p), self.normalize_action(last)
+                )
         if not action:
             return ParsedTurn(thought, None, "no action found")
         return ParsedTurn(thought, action)

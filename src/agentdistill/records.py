@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from agentdistill.files import atomic_write
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+
+from agentdistill.files import atomic_write
 
 SCHEMA_VERSION = 1
 
@@ -113,7 +114,9 @@ class Trajectory(Record):
     @classmethod
     def _known_version(cls, value: Any) -> Any:
         if value != SCHEMA_VERSION:
-            raise ValueError(f"unsupported schema_version {value!r}; this build reads {SCHEMA_VERSION}")
+            raise ValueError(
+                f"unsupported schema_version {value!r}; this build reads {SCHEMA_VERSION}"
+            )
         return value
 
 

@@ -121,9 +121,7 @@ def html_page(
     legend_html = "".join(
         f'<span class="{label.name}">[{label.name}]</span>' for label in SpanLabel
     )
-    body = "".join(
-        _trajectory_section(number, *item) for number, item in enumerate(items)
-    )
+    body = "".join(_trajectory_section(number, *item) for number, item in enumerate(items))
     return (
         "<!DOCTYPE html><html><head><meta charset='utf-8'>"
         f"<title>{html.escape(title)}</title><style>{css}</style></head><body>"
@@ -139,7 +137,8 @@ class SegmentReportConfig(Config):
     format: FormatConfig = Field(default_factory=FormatConfig, description="Text format.")
     tokenizer: str | None = Field(
         default=None,
-        description="Tokenizer folder or tokenizer.json; None trains a byte-level BPE on the input.",
+        description="Tokenizer folder or tokenizer.json; None trains a byte-level BPE "
+        "on the input.",
     )
     vocab_size: int = Field(default=1024, ge=300, description="Vocabulary of a trained tokenizer.")
     add_special_tokens: bool = Field(default=False, description="Let the tokenizer add BOS/EOS.")
@@ -173,7 +172,9 @@ def write_segment_report(
     fmt = config.format.build()
     rendered = [fmt.render_trajectory(t, config.format.preamble) for t in trajectories]
     if config.tokenizer is None:
-        log.info("training a byte-level BPE (vocab %d) on %d texts", config.vocab_size, len(rendered))
+        log.info(
+            "training a byte-level BPE (vocab %d) on %d texts", config.vocab_size, len(rendered)
+        )
         tokenizer = train_byte_level_bpe((r.text for r in rendered), vocab_size=config.vocab_size)
         tokenizer_path = save_tokenizer(tokenizer, out_dir / "tokenizer")
     else:
@@ -182,8 +183,9 @@ def write_segment_report(
     totals = dict.fromkeys((label.name for label in SpanLabel), 0)
     items = []
     n_steps = 0
-    for trajectory, text in track(list(zip(trajectories, rendered, strict=True)),
-                                  description="segmenting", transient=True):
+    for trajectory, text in track(
+        list(zip(trajectories, rendered, strict=True)), description="segmenting", transient=True
+    ):
         seg = segment_rendered(text, tokenizer, config.add_special_tokens)
         for name, count in seg.counts().items():
             totals[name] += count
@@ -191,7 +193,9 @@ def write_segment_report(
         if len(items) < config.max_html_trajectories:
             items.append((trajectory, text, seg))
     total = sum(totals.values())
-    html_path = write_text_atomic(out_dir / "index.html", html_page(items, f"Segmentation of {source.name}"))
+    html_path = write_text_atomic(
+        out_dir / "index.html", html_page(items, f"Segmentation of {source.name}")
+    )
     result = SegmentReport(
         trajectories=len(trajectories),
         skipped_lines=report.skipped,

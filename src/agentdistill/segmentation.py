@@ -71,7 +71,9 @@ class Segmentation:
             "span_labels": torch.from_numpy(self.labels.astype(np.int64)),
         }
         for label in SpanLabel:
-            out[f"{label.name.lower()}_mask"] = torch.from_numpy(self.mask(label).astype(np.float32))
+            out[f"{label.name.lower()}_mask"] = torch.from_numpy(
+                self.mask(label).astype(np.float32)
+            )
         return out
 
 
@@ -160,7 +162,9 @@ def segment_trajectory(
     add_special_tokens: bool = False,
 ) -> Segmentation:
     """Render a trajectory with `fmt` and segment it with `tokenizer`."""
-    return segment_rendered(fmt.render_trajectory(trajectory, preamble), tokenizer, add_special_tokens)
+    return segment_rendered(
+        fmt.render_trajectory(trajectory, preamble), tokenizer, add_special_tokens
+    )
 
 
 def collate(

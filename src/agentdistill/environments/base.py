@@ -102,5 +102,6 @@ class TaskSuite(ABC):
     def check_split(self, split: str) -> None:
         if split not in self.splits:
             raise ValueError(
-                f"{self.env_name}: unknown split {split!r}; expected one of {', '.join(self.splits)}"
+                f"{self.env_name}: unknown split {split!r}; "
+                f"expected one of {', '.join(self.splits)}"
             )

@@ -88,8 +88,10 @@ def check_task_suite(subject: ContractSubject) -> None:
         for task in tasks:
             _require(task.env == env.name, f"task {task.task_id}: env {task.env!r} != {env.name!r}")
             _require(task.split == subject.split, f"task {task.task_id}: split {task.split!r}")
-            _require(Task.model_validate_json(task.model_dump_json()) == task,
-                     f"task {task.task_id} does not survive a JSON round trip")
+            _require(
+                Task.model_validate_json(task.model_dump_json()) == task,
+                f"task {task.task_id} does not survive a JSON round trip",
+            )
     finally:
         env.close()
     ids = [task.task_id for task in tasks]
@@ -105,12 +107,16 @@ def check_reset(subject: ContractSubject) -> None:
     try:
         for task in subject.tasks():
             observation = first.reset(task)
-            _require(isinstance(observation, str) and observation.strip() != "",
-                     f"task {task.task_id}: reset returned {observation!r}")
+            _require(
+                isinstance(observation, str) and observation.strip() != "",
+                f"task {task.task_id}: reset returned {observation!r}",
+            )
             _require(first.reset(task) == observation, f"task {task.task_id}: reset twice differs")
             reloaded = Task.model_validate_json(task.model_dump_json())
-            _require(second.reset(reloaded) == observation,
-                     f"task {task.task_id}: a fresh env on the reloaded task starts differently")
+            _require(
+                second.reset(reloaded) == observation,
+                f"task {task.task_id}: a fresh env on the reloaded task starts differently",
+            )
         foreign = subject.tasks()[0].model_copy(update={"env": "__another_env__"})
         try:
             first.reset(foreign)
@@ -131,8 +137,9 @@ def check_step_before_reset(subject: ContractSubject) -> None:
     except EnvironmentStateError:
         return
     except Exception as exc:
-        raise ContractViolation(f"step before reset raised {type(exc).__name__}, "
-                                "expected EnvironmentStateError") from exc
+        raise ContractViolation(
+            f"step before reset raised {type(exc).__name__}, expected EnvironmentStateError"
+        ) from exc
     finally:
         env.close()
     raise ContractViolation("step before reset did not raise")
@@ -167,16 +174,26 @@ def check_admissible_commands(subject: ContractSubject) -> None:
                 continue
             _require(len(commands) > 0, f"task {task.task_id}: no admissible commands")
             _require(len(set(commands)) == len(commands), "duplicate admissible commands")
-            _require(all(isinstance(c, str) and c.strip() for c in commands),
-                     "an admissible command is empty")
+            _require(
+                all(isinstance(c, str) and c.strip() for c in commands),
+                "an admissible command is empty",
+            )
+            disagreements = []
             for command in commands:
                 env.reset(task)
                 result = _check_result(env.step(command), f"step({command!r})")
-                _require(result.info.action_valid,
-                         f"task {task.task_id}: admissible {command!r} was marked invalid")
-                if result.info.admissible_commands is not None and not result.done:
-                    _require(result.info.admissible_commands == env.admissible_commands,
-                             "info.admissible_commands disagrees with env.admissible_commands")
+                _require(
+                    result.info.action_valid,
+                    f"task {task.task_id}: admissible {command!r} was marked invalid",
+                )
+                reported = result.info.admissible_commands
+                if reported is not None and not result.done and reported != env.admissible_commands:
+                    disagreements.append(command)
+            _require(
+                not disagreements,
+                "info.admissible_commands disagrees with "
+                f"env.admissible_commands after {disagreements[:3]}",
+            )
     finally:
         env.close()
 
@@ -194,8 +211,10 @@ def check_step_cap_and_done(subject: ContractSubject) -> None:
                 if result.done:
                     break
             _require(result.done, f"not done after max_steps={env.max_steps} steps")
-            _require(number == env.max_steps, f"done after {number} invalid steps, "
-                     f"before the cap of {env.max_steps}")
+            _require(
+                number == env.max_steps,
+                f"done after {number} invalid steps, before the cap of {env.max_steps}",
+            )
             try:
                 env.step("xyzzy")
             except EnvironmentStateError:
@@ -245,8 +264,10 @@ def check_solution_wins(subject: ContractSubject) -> None:
                 result = _check_result(env.step(action), f"task {task.task_id}: {action!r}")
                 if result.done:
                     break
-            _require(result is not None and result.info.won,
-                     f"task {task.task_id}: the solver's actions did not win")
+            _require(
+                result is not None and result.info.won,
+                f"task {task.task_id}: the solver's actions did not win",
+            )
     finally:
         env.close()
 
@@ -271,5 +292,7 @@ class EnvironmentContract:
         raise NotImplementedError("define a `subject` fixture returning a ContractSubject")
 
     @pytest.mark.parametrize("check", CHECKS, ids=lambda check: check.__name__)
-    def test_contract(self, subject: ContractSubject, check: Callable[[ContractSubject], None]) -> None:
+    def test_contract(
+        self, subject: ContractSubject, check: Callable[[ContractSubject], None]
+    ) -> None:
         check(subject)
