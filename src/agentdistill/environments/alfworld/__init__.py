@@ -1,0 +1,1 @@
+"""ALFWorld: generated games, the real TextWorld engine, a fast native engine, an expert."""
