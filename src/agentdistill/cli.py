@@ -6,6 +6,8 @@ Usage:
     agentdistill segment show FILE [--index N] [--tokenizer DIR] [--tokens] [--html OUT]
     agentdistill segment report FILE --out DIR [--config YAML] [--set key=value ...]
     agentdistill tokenizer train FILE ... --out DIR [--vocab-size N]
+    agentdistill env play alfworld [--split valid_unseen] [--index 3] [--expert] [--engine native]
+    agentdistill env tasks alfworld --split train --out tasks.jsonl [--game-files DIR]
 
 Every command that takes `--config` also takes `--set key.sub=value` overrides.
 """
@@ -19,11 +21,12 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.progress import track
 from rich.table import Table
 
 from agentdistill.config import ConfigError, FormatConfig, load_config
 from agentdistill.formats import FORMAT_NAMES, FormatError
-from agentdistill.records import ReadReport, RecordFileError, Trajectory, read_jsonl
+from agentdistill.records import ReadReport, RecordFileError, Task, Trajectory, read_jsonl
 from agentdistill.segment_view import (
     SegmentReportConfig,
     html_page,
@@ -45,10 +48,14 @@ segment_app = typer.Typer(
     no_args_is_help=True,
 )
 tokenizer_app = typer.Typer(help="Build tokenizers offline.", no_args_is_help=True)
+env_app = typer.Typer(help="Benchmark environments: play them, list and export their tasks.",
+                      no_args_is_help=True)
 app.add_typer(segment_app, name="segment")
 app.add_typer(tokenizer_app, name="tokenizer")
+app.add_typer(env_app, name="env")
 
 console = Console()
+TERMINAL_OBS = "yellow"
 err_console = Console(stderr=True, soft_wrap=True)
 
 FileArg = Annotated[
@@ -224,6 +231,110 @@ def tokenizer_train(
     tokenizer = train_byte_level_bpe(texts, vocab_size=vocab_size)
     save_tokenizer(tokenizer, out)
     console.print(f"trained on {len(texts)} trajectories: vocab {len(tokenizer)} -> {out}")
+
+
+EnvArg = Annotated[str, typer.Argument(help="Environment name (alfworld).")]
+SplitOpt = Annotated[str, typer.Option("--split", help="Task split.")]
+EngineOpt = Annotated[
+    str | None,
+    typer.Option("--engine", help="alfworld: native (fast, default) or textworld (the real one)."),
+]
+
+
+def _task(env_name: str, split: str, index: int) -> Task:
+    from agentdistill.environments.registry import make_suite
+
+    try:
+        tasks = make_suite(env_name).tasks(split)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    if not 0 <= index < len(tasks):
+        raise _fail(f"--index {index}: split {split!r} has {len(tasks)} tasks")
+    return tasks[index]
+
+
+@env_app.command("play")
+def env_play(
+    env_name: EnvArg,
+    split: SplitOpt = "valid_unseen",
+    index: Annotated[int, typer.Option("--index", "-i", help="Task index in the split.")] = 0,
+    expert: Annotated[bool, typer.Option(help="Watch the expert play instead.")] = False,
+    pause: Annotated[bool, typer.Option(help="With --expert: wait for Enter each step.")] = False,
+    seed: Annotated[int, typer.Option(help="Expert seed (varies its wording).")] = 0,
+    engine: EngineOpt = None,
+) -> None:
+    """Play a game in the terminal. Type commands; `?` lists admissible ones, `quit` leaves."""
+    from agentdistill.environments.registry import make_env
+
+    task = _task(env_name, split, index)
+    try:
+        env = make_env(env_name, engine)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(
+        f"[bold]{env_name} {split} #{index}[/] ({task.task_type}) engine={engine or 'default'}"
+    )
+    with env:
+        if expert:
+            from agentdistill.environments.alfworld.expert import run_expert_episode
+
+            trajectory = run_expert_episode(env, task, seed=seed)
+            console.print(trajectory.initial_observation, style=TERMINAL_OBS)
+            for number, step in enumerate(trajectory.steps, start=1):
+                if pause:
+                    typer.prompt("", default="", show_default=False, prompt_suffix="")
+                if step.reasoning:
+                    console.print(f"[bold cyan]> think: {step.reasoning}[/]")
+                console.print(f"[bold green]{number:>2} > {step.action}[/]")
+                console.print(step.observation, style=TERMINAL_OBS)
+            verdict = "[green]won[/]" if trajectory.success else "[red]not won[/]"
+            console.print(f"{verdict} in {len(trajectory.steps)} steps")
+            return
+        console.print(env.reset(task), style=TERMINAL_OBS)
+        stdin = typer.get_text_stream("stdin")
+        steps = 0
+        while True:
+            console.print("> ", end="")
+            line = stdin.readline()
+            if not line or line.strip() in {"quit", "exit"}:
+                console.print("bye")
+                return
+            if line.strip() == "?":
+                console.print(", ".join(env.admissible_commands or []), style="grey62")
+                continue
+            result = env.step(line.strip())
+            steps += 1
+            console.print(result.observation, style=TERMINAL_OBS)
+            if result.done:
+                verdict = "[green]won[/]" if result.info.won else "[red]out of steps[/]"
+                console.print(f"{verdict} after {steps} steps")
+                return
+
+
+@env_app.command("tasks")
+def env_tasks(
+    env_name: EnvArg,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Task JSONL to write.")],
+    split: SplitOpt = "train",
+    game_files: Annotated[
+        Path | None, typer.Option(help="alfworld: also write each game's real game.tw-pddl here.")
+    ] = None,
+) -> None:
+    """Write a split's tasks as JSONL (and, for alfworld, the real engine's game files)."""
+    from agentdistill.environments.registry import make_suite
+    from agentdistill.records import write_jsonl
+
+    try:
+        tasks = make_suite(env_name).tasks(split)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    write_jsonl(out, tasks)
+    if game_files is not None:
+        from agentdistill.environments.alfworld.env import task_game
+
+        for task in track(tasks, description="writing game files"):
+            task_game(task).write(game_files / split)
+    console.print(f"{len(tasks)} {split} tasks -> {out}")
 
 
 if __name__ == "__main__":

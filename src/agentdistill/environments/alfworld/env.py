@@ -69,9 +69,14 @@ class AlfworldSuite(TaskSuite):
 
     @classmethod
     def from_environment(cls, config: GeneratorConfig | None = None) -> AlfworldSuite:
-        """Real data when `ALFWORLD_DATA` is set, generated games otherwise."""
-        root = os.environ.get("ALFWORLD_DATA")
-        return cls(config, data_root=root if root else None)
+        """Real data when downloaded (`$ALFWORLD_DATA/json_2.1.1` exists), else generated games.
+
+        `import alfworld` sets ALFWORLD_DATA to ~/.cache/alfworld when unset, so the variable
+        alone does not mean the data is there: the split folders decide.
+        """
+        root = Path(os.environ.get("ALFWORLD_DATA") or Path.home() / ".cache" / "alfworld")
+        has_data = (root / "json_2.1.1").is_dir()
+        return cls(config, data_root=root if has_data else None)
 
     def tasks(self, split: str) -> list[Task]:
         self.check_split(split)

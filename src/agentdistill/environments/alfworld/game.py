@@ -39,7 +39,7 @@ def mangle(name: str) -> str:
 
 
 def location_id(location: Location) -> str:
-    return mangle("loc|%d|%d|%d|%d" % location)
+    return mangle("loc|" + "|".join(str(int(v)) for v in location))
 
 
 class Receptacle(Record):

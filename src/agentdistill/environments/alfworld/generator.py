@@ -25,7 +25,7 @@ from agentdistill.environments.alfworld import facts
 from agentdistill.environments.alfworld.game import Game, GameObject, Location, Receptacle
 
 SPLITS: tuple[str, ...] = ("train", "valid_seen", "valid_unseen")
-# ALFWorld's train split per task type (pick 790, light 308, clean 650, heat 459, cool 533, two 813).
+# Task mix of ALFWorld's train split (games per task type).
 TASK_WEIGHTS: dict[str, int] = {
     "pick_and_place_simple": 790,
     "look_at_obj_in_light": 308,
