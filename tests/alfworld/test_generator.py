@@ -124,3 +124,31 @@ def test_game_file_runs_on_the_real_engine(tmp_path) -> None:
     finally:
         env.close()
     assert seen == set(facts.TASK_TYPES)
+
+
+def test_real_data_layout_is_loaded_and_played(tmp_path, monkeypatch) -> None:
+    # Lay out game files the way `alfworld-download` does: json_2.1.1/<split>/<task>/<trial>/
+    games_by_dir = {}
+    for index in range(2):
+        game = generate_game(CONFIG, "valid_seen", index)
+        task_dir = f"{game.task_type}-{game.goal_object}-None-{game.goal_receptacle}-{game.floorplan}"
+        folder = tmp_path / "json_2.1.1" / "valid_seen" / task_dir
+        game.write(folder)
+        games_by_dir[f"{task_dir}/{game.name}"] = game
+    unsolvable = tmp_path / "json_2.1.1" / "valid_seen" / "x-None" / "trial" / "game.tw-pddl"
+    unsolvable.parent.mkdir(parents=True)
+    unsolvable.write_text(json.dumps({"solvable": False}))
+    monkeypatch.setenv("ALFWORLD_DATA", str(tmp_path))
+    suite = AlfworldSuite.from_environment()
+    tasks = suite.tasks("valid_seen")
+    assert {t.task_id for t in tasks} == set(games_by_dir)  # the unsolvable file is skipped
+    env = TextWorldAlfworldEnv()
+    try:
+        for task in tasks:
+            game = games_by_dir[task.task_id]
+            assert task.goal == game.goal and task.task_type == game.task_type
+            assert env.reset(task).endswith(f"Your task is to: {game.goal}.")
+    finally:
+        env.close()
+    monkeypatch.setenv("ALFWORLD_DATA", str(tmp_path / "nothing-here"))
+    assert AlfworldSuite.from_environment().data_root is None  # falls back to generated games
