@@ -48,8 +48,9 @@ segment_app = typer.Typer(
     no_args_is_help=True,
 )
 tokenizer_app = typer.Typer(help="Build tokenizers offline.", no_args_is_help=True)
-env_app = typer.Typer(help="Benchmark environments: play them, list and export their tasks.",
-                      no_args_is_help=True)
+env_app = typer.Typer(
+    help="Benchmark environments: play them, list and export their tasks.", no_args_is_help=True
+)
 app.add_typer(segment_app, name="segment")
 app.add_typer(tokenizer_app, name="tokenizer")
 app.add_typer(env_app, name="env")

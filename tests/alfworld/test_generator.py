@@ -84,18 +84,31 @@ def test_display_names_follow_the_demangler() -> None:
     receptacles = [
         Receptacle(id=f"Cabinet|{x}|+00.50|-02.20", type="Cabinet", location=(i, 0, 0, 30))
         for i, x in enumerate(["+00.68", "-00.20", "+01.10"])
-    ] + [Receptacle(id="Sink|-00.11|+00.89|-02.01|SinkBasin", type="SinkBasin",
-                    location=(9, 9, 0, 30))]
+    ] + [
+        Receptacle(
+            id="Sink|-00.11|+00.89|-02.01|SinkBasin", type="SinkBasin", location=(9, 9, 0, 30)
+        )
+    ]
     game = Game(
-        name="t", floorplan=1, room="Kitchen", task_type="pick_and_place_simple",
-        goal_object="Mug", goal_receptacle="Cabinet", agent_location=(5, 5, 0, 30),
+        name="t",
+        floorplan=1,
+        room="Kitchen",
+        task_type="pick_and_place_simple",
+        goal_object="Mug",
+        goal_receptacle="Cabinet",
+        agent_location=(5, 5, 0, 30),
         receptacles=receptacles,
-        objects=[GameObject(id="Mug|+00.10|+00.20|+00.30", type="Mug",
-                            receptacle=receptacles[3].id)],
+        objects=[
+            GameObject(id="Mug|+00.10|+00.20|+00.30", type="Mug", receptacle=receptacles[3].id)
+        ],
     )
     # sorted mangled ids: _minus_ < _plus_00 < _plus_01; the first gets the highest number
     assert [game.names[r.id] for r in receptacles] == [
-        "cabinet 2", "cabinet 3", "cabinet 1", "sinkbasin 1"]
+        "cabinet 2",
+        "cabinet 3",
+        "cabinet 1",
+        "sinkbasin 1",
+    ]
     assert game.sort_key[receptacles[0].id] == mangle(receptacles[0].id).lower()
     assert game.goal == "put a mug in cabinet"
 
@@ -111,7 +124,13 @@ def test_game_file_runs_on_the_real_engine(tmp_path) -> None:
             seen.add(game.task_type)
             path = game.write(tmp_path)
             data = json.loads(path.read_text())
-            assert set(data) == {"pddl_domain", "grammar", "pddl_problem", "solvable", "walkthrough"}
+            assert set(data) == {
+                "pddl_domain",
+                "grammar",
+                "pddl_problem",
+                "solvable",
+                "walkthrough",
+            }
             assert f"Your task is to: {game.goal}." in data["grammar"]
             first = env.reset(game_to_task(game, CONFIG, "valid_unseen", index))
             listed = sorted(game.receptacles, key=lambda r: game.sort_key[r.id])
@@ -131,7 +150,9 @@ def test_real_data_layout_is_loaded_and_played(tmp_path, monkeypatch) -> None:
     games_by_dir = {}
     for index in range(2):
         game = generate_game(CONFIG, "valid_seen", index)
-        task_dir = f"{game.task_type}-{game.goal_object}-None-{game.goal_receptacle}-{game.floorplan}"
+        task_dir = (
+            f"{game.task_type}-{game.goal_object}-None-{game.goal_receptacle}-{game.floorplan}"
+        )
         folder = tmp_path / "json_2.1.1" / "valid_seen" / task_dir
         game.write(folder)
         games_by_dir[f"{task_dir}/{game.name}"] = game

@@ -5,7 +5,6 @@ private temporary folder) and real `game.tw-pddl` files.
 
 from __future__ import annotations
 
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,17 +18,21 @@ class TextWorldAlfworldEnv(AlfworldEnv):
 
     def __init__(self) -> None:
         super().__init__()
-        self._workdir = Path(tempfile.mkdtemp(prefix="agentdistill-alfworld-"))
+        # Game files of generated tasks; removed on close() or when the env is collected.
+        self._workdir: tempfile.TemporaryDirectory[str] | None = None
         self._env: Any = None
-        self._files: dict[str, Path] = {}
+        self._files: dict[tuple[str, str], Path] = {}
 
     def _game_file(self, task: Task) -> Path:
         if "game_file" in task.spec:
             return Path(str(task.spec["game_file"]))
-        if task.task_id not in self._files:
+        key = (task.split, task.task_id)
+        if key not in self._files:
+            if self._workdir is None:
+                self._workdir = tempfile.TemporaryDirectory(prefix="agentdistill-alfworld-")
             game = task_game(task)
-            self._files[task.task_id] = game.write(self._workdir / task.split)
-        return self._files[task.task_id]
+            self._files[key] = game.write(Path(self._workdir.name) / task.split)
+        return self._files[key]
 
     def _engine_reset(self, task: Task) -> tuple[str, list[str]]:
         import textworld
@@ -58,4 +61,7 @@ class TextWorldAlfworldEnv(AlfworldEnv):
         if self._env is not None:
             self._env.close()
             self._env = None
-        shutil.rmtree(self._workdir, ignore_errors=True)
+        if self._workdir is not None:
+            self._workdir.cleanup()
+            self._workdir = None
+        self._files.clear()
