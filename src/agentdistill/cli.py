@@ -8,6 +8,9 @@ Usage:
     agentdistill tokenizer train FILE ... --out DIR [--vocab-size N]
     agentdistill env play alfworld [--split valid_unseen] [--index 3] [--expert] [--engine native]
     agentdistill env tasks alfworld --split train --out tasks.jsonl [--game-files DIR]
+    agentdistill tokenizer build --env alfworld --out DIR [--vocab-size 1024]
+    agentdistill teacher train --config configs/teacher/default.yaml --out runs/teacher
+    agentdistill rollout --policy expert|MODEL_DIR --env alfworld --split valid_unseen --out F
 
 Every command that takes `--config` also takes `--set key.sub=value` overrides.
 """
@@ -54,6 +57,8 @@ env_app = typer.Typer(
 app.add_typer(segment_app, name="segment")
 app.add_typer(tokenizer_app, name="tokenizer")
 app.add_typer(env_app, name="env")
+teacher_app = typer.Typer(help="Build the teacher (offline bootstrap).", no_args_is_help=True)
+app.add_typer(teacher_app, name="teacher")
 
 console = Console()
 TERMINAL_OBS = "yellow"
@@ -336,6 +341,104 @@ def env_tasks(
         for task in track(tasks, description="writing game files"):
             task_game(task).write(game_files / split)
     console.print(f"{len(tasks)} {split} tasks -> {out}")
+
+
+@tokenizer_app.command("build")
+def tokenizer_build(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output tokenizer folder.")],
+    env_name: Annotated[str, typer.Option("--env", help="Environment.")] = "alfworld",
+    vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 1024,
+    tasks: Annotated[int | None, typer.Option(help="Use the first N train tasks.")] = None,
+    format: FormatOpt = "alfworld",
+) -> None:
+    """Play the expert on the train split and train the offline tokenizer on its text."""
+    from agentdistill.teacher import build_tokenizer, expert_trajectories
+
+    trajectories = expert_trajectories(env_name, "train", tasks, seed=0)
+    fmt = FormatConfig(name=format).build()  # type: ignore[arg-type]
+    build_tokenizer(trajectories, fmt, vocab_size, out)
+    size = len(load_tokenizer(out))
+    console.print(f"tokenizer (vocab {size}) from {len(trajectories)} expert episodes -> {out}")
+
+
+@teacher_app.command("train")
+def teacher_train(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (resumes if present).")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Bootstrap the teacher: expert data -> tokenizer -> teacher preset trained on it."""
+    from agentdistill.teacher import TeacherConfig, bootstrap_teacher
+
+    try:
+        cfg = load_config(TeacherConfig, config, set_)
+    except ConfigError as exc:
+        raise _fail(str(exc)) from exc
+    result = bootstrap_teacher(cfg, out)
+    table = Table(title=f"teacher -> {result.model_dir}")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    rows = {
+        "expert episodes": f"{result.expert_trajectories} ({result.expert_success_rate:.0%} won)",
+        "parameters": f"{result.parameters:,}",
+        "steps / epochs": f"{result.train.steps} / {result.train.epochs:.2f}",
+        "final loss (REASON / ACT)": f"{result.train.final_reason_loss:.3f} / "
+        f"{result.train.final_act_loss:.3f}",
+        "train tokens/s": f"{result.train.tokens_per_s:,.0f}",
+        "train wall time": f"{result.train.wall_s:.0f} s",
+    }
+    for key, value in rows.items():
+        table.add_row(key, value)
+    console.print(table)
+
+
+@app.command()
+def rollout(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Trajectory JSONL to write.")],
+    policy: Annotated[str, typer.Option(help="'expert' or a model folder.")] = "expert",
+    env_name: Annotated[str, typer.Option("--env", help="Environment.")] = "alfworld",
+    split: SplitOpt = "valid_unseen",
+    limit: Annotated[int | None, typer.Option(help="Only the first N tasks.")] = None,
+    batch_size: Annotated[int, typer.Option(help="Episodes at once.")] = 16,
+    temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Sampling / expert seed.")] = 0,
+    format: FormatOpt = "alfworld",
+    naive: Annotated[bool, typer.Option(help="Use the naive (no KV cache) engine.")] = False,
+    engine: EngineOpt = None,
+) -> None:
+    """Roll out a policy on a split; write validated trajectories and print a summary."""
+    from agentdistill.environments.registry import make_env, make_suite
+    from agentdistill.policies.expert import ExpertPolicy
+    from agentdistill.policies.hf import DecodingConfig
+    from agentdistill.records import write_jsonl
+    from agentdistill.rollout import RolloutConfig, run_rollouts, summarize
+    from agentdistill.teacher import load_policy
+
+    try:
+        tasks = make_suite(env_name).tasks(split)[:limit]
+        if policy == "expert":
+            chosen = ExpertPolicy(env_name, seed)
+        else:
+            decoding = DecodingConfig(temperature=temperature, top_p=top_p, seed=seed)
+            fmt = FormatConfig(name=format).build()  # type: ignore[arg-type]
+            chosen = load_policy(policy, fmt, decoding, cached=not naive)
+    except (ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    trajectories = run_rollouts(
+        chosen,
+        lambda: make_env(env_name, engine),
+        tasks,
+        RolloutConfig(batch_size=batch_size),
+        seed=seed,
+    )
+    write_jsonl(out, trajectories)
+    table = Table(title=f"{chosen.info.name} on {env_name}/{split} -> {out}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in summarize(trajectories).items():
+        table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    console.print(table)
 
 
 if __name__ == "__main__":

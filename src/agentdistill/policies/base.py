@@ -1,0 +1,70 @@
+"""The policy protocol the rollout engine drives.
+
+A policy opens a *session* for a batch of episodes. The engine tells the session each
+episode's start, asks it for the next turn of every active episode at once (so a model can
+batch them), reports each observation back, and closes episodes as they end:
+
+    session = policy.session()
+    session.start(slot, task, first_observation, admissible)
+    turns = session.act([slot, ...])            # {slot: Turn}
+    session.observe(slot, step, admissible)      # the Step as recorded, with its observation
+    session.finish(slot)
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from agentdistill.records import PolicyInfo, Step, Task
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A policy's decision for one step."""
+
+    reasoning: str
+    action: str
+    """The parsed action; empty when the output had none (the engine sends it as invalid)."""
+    raw: str = ""
+    """What the policy wrote, before parsing (models only)."""
+    parsed: bool = True
+    """False when no action could be parsed from the output."""
+    prompt_tokens: int = 0
+    """Tokens the policy had to encode for this turn (prefill), models only."""
+    generated_tokens: int = 0
+
+
+class PolicySession(ABC):
+    """Per-batch state of a policy."""
+
+    @abstractmethod
+    def start(
+        self, slot: int, task: Task, first_observation: str, admissible: Sequence[str] | None
+    ) -> None:
+        """Begin an episode in `slot`."""
+
+    @abstractmethod
+    def act(self, slots: Sequence[int]) -> dict[int, Turn]:
+        """The next turn of every listed episode."""
+
+    @abstractmethod
+    def observe(self, slot: int, step: Step, admissible: Sequence[str] | None) -> None:
+        """The recorded step (turn plus the environment's answer) of an episode."""
+
+    def finish(self, slot: int) -> None:  # noqa: B027 - optional hook
+        """The episode in `slot` ended; release what it holds."""
+
+
+class Policy(ABC):
+    """Something that can play episodes."""
+
+    @property
+    @abstractmethod
+    def info(self) -> PolicyInfo:
+        """Identity recorded in every trajectory."""
+
+    @abstractmethod
+    def session(self, batch_size: int) -> PolicySession:
+        """A session able to run up to `batch_size` episodes at once."""

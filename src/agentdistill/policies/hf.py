@@ -1,0 +1,398 @@
+"""A Hugging Face causal LM as a ReAct policy, with a batched KV-cache session and a naive one.
+
+The context of an episode is always the format's canonical rendering: the prompt at step k is
+`fmt.prompt(first_observation, steps[:k], preamble)`, byte for byte the text the model was
+trained on. The cached session never re-encodes history: each episode keeps its keys and
+values in one batched cache; new text (the observation, the next turn's scaffold) is fed as a
+chunk; generated tokens stay in the cache when they are exactly the canonical tokens of the
+parsed turn, and otherwise are masked out and replaced by the canonical tokens (a model that
+wrote `Action 1:  search[x] now` continues from `Action 1: search[x]`, as in training).
+
+Rows of the batch advance in lockstep. Padding inside the cache (a row that had less to
+feed, or had finished its turn) is masked and does not move that row's positions, so every
+row sees exactly its own tokens at their own positions.
+
+The naive session calls `model.generate` on the whole prompt at every step: the baseline the
+benchmark compares against, and the reference the tests check greedy equivalence with.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from pydantic import Field
+from transformers import StoppingCriteria, StoppingCriteriaList
+
+from agentdistill.config import Config
+from agentdistill.formats import FormatError, ReactFormat
+from agentdistill.policies.base import Policy, PolicySession, Turn
+from agentdistill.policies.expert import hash_seed
+from agentdistill.records import PolicyInfo, Step, Task
+
+log = logging.getLogger(__name__)
+
+
+class DecodingConfig(Config):
+    """How a model policy picks tokens."""
+
+    temperature: float = Field(default=0.0, ge=0.0, description="0 = greedy decoding.")
+    top_p: float = Field(default=1.0, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    seed: int = Field(default=0, description="Sampling seed (per episode: seed + task id).")
+    max_turn_tokens: int = Field(default=96, gt=0, description="Token budget of one turn.")
+    add_bos: bool = Field(default=False, description="Start the context with the BOS token.")
+
+
+@dataclass
+class _Episode:
+    task: Task
+    first_observation: str
+    generator: torch.Generator
+    steps: list[Step] = field(default_factory=list)
+    pending: list[int] = field(default_factory=list)  # tokens to feed before generating
+
+
+class HFPolicy(Policy):
+    """A causal LM that writes ReAct turns in a text format."""
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        fmt: ReactFormat,
+        decoding: DecodingConfig | None = None,
+        preamble: str = "",
+        name: str = "model",
+        model_id: str | None = None,
+        cached: bool = True,
+    ) -> None:
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.fmt = fmt
+        self.decoding = decoding or DecodingConfig()
+        self.preamble = preamble
+        self.name = name
+        self.model_id = model_id
+        self.cached = cached
+        self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    @property
+    def info(self) -> PolicyInfo:
+        return PolicyInfo(name=self.name, kind="hf", model=self.model_id)
+
+    def session(self, batch_size: int) -> PolicySession:
+        return CachedSession(self) if self.cached else NaiveSession(self)
+
+    # ---- shared helpers ---------------------------------------------------------------------
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def new_episode(self, task: Task, first_observation: str) -> _Episode:
+        generator = torch.Generator().manual_seed(hash_seed(self.decoding.seed, task.task_id))
+        episode = _Episode(task, first_observation, generator)
+        prompt = self.fmt.prompt(first_observation, [], self.preamble)
+        episode.pending = self.encode(prompt)
+        if self.decoding.add_bos and self.tokenizer.bos_token_id is not None:
+            episode.pending.insert(0, self.tokenizer.bos_token_id)
+        return episode
+
+    def choose(self, logits: torch.Tensor, generator: torch.Generator) -> int:
+        """Greedy or nucleus sampling from one row of logits."""
+        if self.decoding.temperature == 0.0:
+            return int(torch.argmax(logits))
+        probs = torch.softmax(logits.float() / self.decoding.temperature, dim=-1)
+        if self.decoding.top_p < 1.0:
+            sorted_probs, order = torch.sort(probs, descending=True)
+            keep = torch.cumsum(sorted_probs, dim=-1) - sorted_probs < self.decoding.top_p
+            filtered = torch.zeros_like(probs)
+            filtered[order[keep]] = sorted_probs[keep]
+            probs = filtered
+        return int(torch.multinomial(probs, 1, generator=generator))
+
+    def finish_turn(self, episode: _Episode, text: str) -> tuple[Turn, str]:
+        """Parse a finished turn; return it with its canonical text."""
+        parsed = self.fmt.parse(text)
+        reasoning, action = parsed.reasoning, parsed.action or ""
+        index = len(episode.steps)
+        try:
+            rendered = self.fmt.render(
+                episode.first_observation,
+                [*episode.steps, Step(reasoning=reasoning, action=action, observation="")],
+                self.preamble,
+            )
+        except (FormatError, ValueError):
+            reasoning, action, parsed_ok = "", "", False
+            rendered = self.fmt.render(
+                episode.first_observation,
+                [*episode.steps, Step(action="", observation="")],
+                self.preamble,
+            )
+        else:
+            parsed_ok = parsed.ok
+        canonical = rendered.turn_text(index)
+        return Turn(reasoning=reasoning, action=action, raw=text, parsed=parsed_ok), canonical
+
+    def observation_text(self, episode: _Episode) -> str:
+        """Text after the last turn: its observation and whatever the format puts before the
+        next turn."""
+        rendered = self.fmt.render(episode.first_observation, episode.steps, self.preamble)
+        return rendered.text[rendered.turn_ends[-1] :]
+
+
+class _TurnDecoder:
+    """Incremental state of one row's turn."""
+
+    def __init__(self, policy: HFPolicy) -> None:
+        self.policy = policy
+        self.ids: list[int] = []
+        self.forced: deque[int] = deque()
+        self.done = False
+        self.text = ""
+        self.end = -1
+        self.generated = 0
+
+    def next_token(self, logits: torch.Tensor, generator: torch.Generator) -> int:
+        if self.forced:
+            return self.forced.popleft()
+        self.generated += 1
+        return self.policy.choose(logits, generator)
+
+    def push(self, token: int) -> None:
+        """Record a fed token and check whether the turn is complete or needs an injection."""
+        self.ids.append(token)
+        if self.forced:
+            return
+        self.text = self.policy.tokenizer.decode(self.ids, skip_special_tokens=True)
+        state = self.policy.fmt.turn_state(self.text)
+        if token == self.policy.tokenizer.eos_token_id:
+            self.done, self.end = True, len(self.text)  # the model ended its output
+        elif state.done:
+            self.done, self.end = True, state.end
+        elif state.inject:
+            self.forced.extend(self.policy.encode(state.inject))
+        elif len(self.ids) >= self.policy.decoding.max_turn_tokens:
+            self.done, self.end = True, len(self.text)
+
+    @property
+    def turn_text(self) -> str:
+        return self.text[: self.end] if self.end >= 0 else self.text
+
+
+class CachedSession(PolicySession):
+    """Batched episodes sharing one KV cache (episodes start together, leave as they end)."""
+
+    def __init__(self, policy: HFPolicy) -> None:
+        self.policy = policy
+        self.episodes: dict[int, _Episode] = {}
+        self.rows: list[int] = []  # cache row -> slot
+        self.cache: Any = None
+        self.mask = torch.zeros((0, 0), dtype=torch.long)
+        self.positions: list[int] = []  # next position of each row
+
+    def start(
+        self, slot: int, task: Task, first_observation: str, admissible: Sequence[str] | None
+    ) -> None:
+        if self.cache is not None:
+            raise RuntimeError("CachedSession runs episodes in waves: start them all first")
+        self.episodes[slot] = self.policy.new_episode(task, first_observation)
+        self.rows.append(slot)
+        self.positions.append(0)
+        self.mask = torch.zeros((len(self.rows), 0), dtype=torch.long)
+
+    @torch.no_grad()
+    def _feed(self, chunks: list[list[int]]) -> torch.Tensor:
+        """Feed one chunk per row (right-padded, pads masked); logits at each row's last token."""
+        width = max(1, max(len(c) for c in chunks))
+        ids = torch.full((len(chunks), width), self.policy.pad_id, dtype=torch.long)
+        new_mask = torch.zeros((len(chunks), width), dtype=torch.long)
+        positions = torch.zeros((len(chunks), width), dtype=torch.long)
+        for row, chunk in enumerate(chunks):
+            n = len(chunk)
+            if n:
+                ids[row, :n] = torch.tensor(chunk)
+                new_mask[row, :n] = 1
+                positions[row, :n] = torch.arange(self.positions[row], self.positions[row] + n)
+                self.positions[row] += n
+            positions[row, n:] = self.positions[row]
+        self.mask = torch.cat([self.mask, new_mask], dim=1)
+        out = self.policy.model(
+            input_ids=ids,
+            attention_mask=self.mask,
+            position_ids=positions,
+            cache=self.cache,
+            use_cache=True,
+        )
+        self.cache = out.cache
+        last = torch.tensor([max(len(c), 1) - 1 for c in chunks])
+        return out.logits[torch.arange(len(chunks)), last]
+
+    def _compact(self) -> None:
+        """Drop the columns no row uses and left-align each row's tokens.
+
+        Padding and replaced turns leave masked columns behind; squeezing them out once per
+        step keeps the cache as long as the longest episode, not the sum of all padding.
+        """
+        if self.cache is None:
+            return
+        valid = self.mask.bool()
+        width = int(valid.sum(dim=1).max())
+        if width == self.mask.shape[1]:
+            return
+        # stable sort puts each row's kept columns first, in their original order
+        order = torch.argsort((~valid).to(torch.int8), dim=1, stable=True)[:, :width]
+        self.mask = torch.gather(self.mask, 1, order)
+        for layer in self.cache.layers:
+            index = order[:, None, :, None].expand(-1, layer.keys.shape[1], -1,
+                                                    layer.keys.shape[-1])
+            layer.keys = torch.gather(layer.keys, 2, index)
+            layer.values = torch.gather(layer.values, 2, index)
+
+    def act(self, slots: Sequence[int]) -> dict[int, Turn]:
+        if sorted(slots) != sorted(self.rows):
+            raise RuntimeError("CachedSession.act expects every active episode at once")
+        self._compact()
+        policy = self.policy
+        episodes = [self.episodes[slot] for slot in self.rows]
+        prompt_counts = [len(e.pending) for e in episodes]
+        logits = self._feed([e.pending for e in episodes])
+        for episode in episodes:
+            episode.pending = []
+        decoders = [_TurnDecoder(policy) for _ in episodes]
+        start_column = self.mask.shape[1]
+        while not all(d.done for d in decoders):
+            chunk = []
+            for row, decoder in enumerate(decoders):
+                if decoder.done:
+                    chunk.append([])
+                    continue
+                token = decoder.next_token(logits[row], episodes[row].generator)
+                chunk.append([token])
+            logits = self._feed(chunk)
+            for row, decoder in enumerate(decoders):
+                if chunk[row]:
+                    decoder.push(chunk[row][0])
+        turns = {}
+        for row, (slot, episode, decoder) in enumerate(
+            zip(self.rows, episodes, decoders, strict=True)
+        ):
+            turn, canonical = policy.finish_turn(episode, decoder.turn_text)
+            canonical_ids = policy.encode(canonical)
+            if canonical_ids != decoder.ids:
+                # Not the training text: hide what was written, feed the canonical turn.
+                self.mask[row, start_column:] = 0
+                self.positions[row] -= len(decoder.ids)
+                episode.pending = canonical_ids
+            turns[slot] = Turn(
+                reasoning=turn.reasoning,
+                action=turn.action,
+                raw=turn.raw,
+                parsed=turn.parsed,
+                prompt_tokens=prompt_counts[row] + len(decoder.ids) - decoder.generated,
+                generated_tokens=decoder.generated,
+            )
+        return turns
+
+    def observe(self, slot: int, step: Step, admissible: Sequence[str] | None) -> None:
+        episode = self.episodes[slot]
+        episode.steps.append(step)
+        episode.pending += self.policy.encode(self.policy.observation_text(episode))
+
+    def finish(self, slot: int) -> None:
+        if slot not in self.rows:
+            return
+        keep = [row for row, s in enumerate(self.rows) if s != slot]
+        del self.episodes[slot]
+        if not keep:
+            self.rows, self.positions, self.cache = [], [], None
+            self.mask = torch.zeros((0, 0), dtype=torch.long)
+            return
+        index = torch.tensor(keep)
+        if self.cache is not None:
+            self.cache.batch_select_indices(index)
+        self.mask = self.mask[index]
+        self.rows = [self.rows[row] for row in keep]
+        self.positions = [self.positions[row] for row in keep]
+
+
+class _StopAtTurnState(StoppingCriteria):
+    """Stops `generate` when the turn is complete or the protocol must inject text."""
+
+    def __init__(self, decoder: _TurnDecoder, prompt_length: int) -> None:
+        self.decoder = decoder
+        self.prompt_length = prompt_length
+
+    def __call__(self, input_ids: torch.Tensor, scores: Any, **kwargs: Any) -> torch.Tensor:
+        token = int(input_ids[0, -1])
+        self.decoder.generated += 1
+        self.decoder.push(token)
+        stop = self.decoder.done or bool(self.decoder.forced)
+        return torch.tensor([stop], dtype=torch.bool)
+
+
+class NaiveSession(PolicySession):
+    """One episode at a time, `generate` over the whole prompt at every step (the baseline)."""
+
+    def __init__(self, policy: HFPolicy) -> None:
+        self.policy = policy
+        self.episodes: dict[int, _Episode] = {}
+
+    def start(
+        self, slot: int, task: Task, first_observation: str, admissible: Sequence[str] | None
+    ) -> None:
+        self.episodes[slot] = self.policy.new_episode(task, first_observation)
+
+    @torch.no_grad()
+    def act(self, slots: Sequence[int]) -> dict[int, Turn]:
+        return {slot: self._act_one(self.episodes[slot]) for slot in slots}
+
+    def _act_one(self, episode: _Episode) -> Turn:
+        policy = self.policy
+        context = policy.encode(
+            policy.fmt.prompt(episode.first_observation, episode.steps, policy.preamble)
+        )
+        if policy.decoding.add_bos and policy.tokenizer.bos_token_id is not None:
+            context.insert(0, policy.tokenizer.bos_token_id)
+        decoder = _TurnDecoder(policy)
+        prompt_tokens = 0
+        sampling = policy.decoding.temperature > 0
+        while not decoder.done:
+            if decoder.forced:  # the protocol's answer, e.g. ALFWorld's "OK." after a thought
+                for token in list(decoder.forced):
+                    decoder.forced.popleft()
+                    decoder.push(token)
+                continue
+            ids = torch.tensor([context + decoder.ids])
+            prompt_tokens += ids.shape[1]
+            budget = policy.decoding.max_turn_tokens - len(decoder.ids)
+            policy.model.generate(
+                ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=budget,
+                do_sample=sampling,
+                temperature=policy.decoding.temperature if sampling else None,
+                top_p=policy.decoding.top_p if sampling else None,
+                top_k=None,
+                pad_token_id=policy.pad_id,
+                stopping_criteria=StoppingCriteriaList([_StopAtTurnState(decoder, ids.shape[1])]),
+            )
+            if not decoder.done and not decoder.forced:
+                decoder.done, decoder.end = True, len(decoder.text)  # budget used up
+        turn, _ = policy.finish_turn(episode, decoder.turn_text)
+        return Turn(
+            reasoning=turn.reasoning,
+            action=turn.action,
+            raw=turn.raw,
+            parsed=turn.parsed,
+            prompt_tokens=prompt_tokens,
+            generated_tokens=decoder.generated,
+        )
+
+    def observe(self, slot: int, step: Step, admissible: Sequence[str] | None) -> None:
+        self.episodes[slot].steps.append(step)
+
+    def finish(self, slot: int) -> None:
+        self.episodes.pop(slot, None)

@@ -1,0 +1,164 @@
+"""The teacher: bootstrapped offline from expert trajectories, or a pretrained HF model.
+
+Offline default (`bootstrap_teacher`): play the expert on the train split, train a byte-level
+BPE tokenizer on the rendered expert text, build the `teacher` preset from scratch and train
+it on the expert trajectories with loss on REASON and ACT tokens only.
+
+A user with a real model instead loads it with `load_policy` (any local HF causal LM) and
+gives it a few-shot ReAct prompt built from expert trajectories (`few_shot_preamble`), so the
+rest of the pipeline runs unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from agentdistill.config import Config, FormatConfig
+from agentdistill.environments.registry import make_env, make_suite
+from agentdistill.files import write_text_atomic
+from agentdistill.formats import ReactFormat
+from agentdistill.models import build_model, count_parameters, load_model
+from agentdistill.policies.expert import ExpertPolicy
+from agentdistill.policies.hf import DecodingConfig, HFPolicy
+from agentdistill.records import Trajectory, read_jsonl, write_jsonl
+from agentdistill.rollout import RolloutConfig, run_rollouts
+from agentdistill.tokenizer import load_tokenizer, save_tokenizer, train_byte_level_bpe
+from agentdistill.training import TrainConfig, TrainSummary, train_lm
+
+log = logging.getLogger(__name__)
+
+
+class TeacherConfig(Config):
+    """How the offline teacher is bootstrapped."""
+
+    env: str = Field(default="alfworld", description="Environment whose train split is used.")
+    train_tasks: int | None = Field(
+        default=None, gt=0, description="Use the first N train tasks (None: all)."
+    )
+    expert_seed: int = Field(default=0, description="Seed of the expert's wording.")
+    vocab_size: int = Field(default=1024, ge=300, description="Tokenizer vocabulary.")
+    preset: str = Field(default="teacher", description="Model preset (see models.PRESETS).")
+    model_seed: int = Field(default=0, description="Seed of the model's initialisation.")
+    format: FormatConfig = Field(
+        default_factory=lambda: FormatConfig(name="alfworld"), description="Text format."
+    )
+    train: TrainConfig = Field(
+        default_factory=lambda: TrainConfig(format=FormatConfig(name="alfworld")),
+        description="Optimisation.",
+    )
+
+
+class TeacherSummary(BaseModel):
+    expert_trajectories: int
+    expert_success_rate: float
+    parameters: int
+    train: TrainSummary
+    model_dir: str
+    tokenizer_dir: str
+
+
+def expert_trajectories(
+    env: str, split: str, limit: int | None, seed: int, out: Path | None = None
+) -> list[Trajectory]:
+    """Play the expert on a split (first `limit` tasks); optionally write them as JSONL."""
+    tasks = make_suite(env).tasks(split)[:limit]
+    trajectories = run_rollouts(
+        ExpertPolicy(env, seed),
+        lambda: make_env(env),
+        tasks,
+        RolloutConfig(batch_size=32),
+        seed=seed,
+    )
+    if out is not None:
+        write_jsonl(out, trajectories)
+    return trajectories
+
+
+def build_tokenizer(
+    trajectories: Sequence[Trajectory],
+    fmt: ReactFormat,
+    vocab_size: int,
+    out: Path,
+    preamble: str = "",
+) -> Path:
+    """Train the offline tokenizer on rendered trajectories and save it."""
+    texts = [fmt.render_trajectory(t, preamble).text for t in trajectories]
+    return save_tokenizer(train_byte_level_bpe(texts, vocab_size=vocab_size), out)
+
+
+def bootstrap_teacher(
+    config: TeacherConfig, out_dir: str | Path, expert_file: str | Path | None = None
+) -> TeacherSummary:
+    """Expert data -> tokenizer -> teacher preset trained on it. Resumes an interrupted run."""
+    out = Path(out_dir)
+    fmt = config.format.build()
+    expert_path = Path(expert_file) if expert_file else out / "expert_train.jsonl"
+    if expert_path.exists():
+        trajectories = read_jsonl(expert_path, Trajectory)[: config.train_tasks]
+    else:
+        log.info("playing the expert on %s train", config.env)
+        trajectories = expert_trajectories(
+            config.env, "train", config.train_tasks, config.expert_seed, expert_path
+        )
+    tokenizer_dir = out / "tokenizer"
+    if not (tokenizer_dir / "tokenizer.json").exists():
+        build_tokenizer(trajectories, fmt, config.vocab_size, tokenizer_dir, config.format.preamble)
+    tokenizer = load_tokenizer(tokenizer_dir)
+    model = build_model(
+        config.preset,
+        vocab_size=len(tokenizer),
+        seed=config.model_seed,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+    train_config = config.train.model_copy(update={"format": config.format})
+    summary = train_lm(model, tokenizer, trajectories, train_config, out / "train")
+    result = TeacherSummary(
+        expert_trajectories=len(trajectories),
+        expert_success_rate=sum(t.success for t in trajectories) / max(len(trajectories), 1),
+        parameters=count_parameters(model),
+        train=summary,
+        model_dir=summary.model_dir,
+        tokenizer_dir=str(tokenizer_dir),
+    )
+    write_text_atomic(out / "teacher_summary.json", result.model_dump_json(indent=2))
+    return result
+
+
+def few_shot_preamble(
+    examples: Sequence[Trajectory],
+    fmt: ReactFormat,
+    instruction: str = "Interact with a household to solve a task. Here are examples.",
+) -> str:
+    """A ReAct few-shot prompt: an instruction, rendered example episodes, then the task."""
+    shots = "\n".join(fmt.render_trajectory(t).text for t in examples)
+    return f"{instruction}\n{shots}\nHere is the task.\n"
+
+
+def load_policy(
+    model_path: str | Path,
+    fmt: ReactFormat,
+    decoding: DecodingConfig | None = None,
+    preamble: str = "",
+    name: str | None = None,
+    cached: bool = True,
+    tokenizer_path: str | Path | None = None,
+) -> HFPolicy:
+    """Any local HF causal LM (ours or a user's) as a ReAct policy."""
+    model = load_model(model_path)
+    tokenizer = load_tokenizer(tokenizer_path or model_path)
+    return HFPolicy(
+        model,
+        tokenizer,
+        fmt,
+        decoding,
+        preamble=preamble,
+        name=name or Path(model_path).name,
+        model_id=str(model_path),
+        cached=cached,
+    )

@@ -1,0 +1,297 @@
+"""Train a causal LM on segmented trajectories: loss on REASON and ACT tokens only.
+
+This is how the offline teacher is bootstrapped from expert trajectories (and the `seqkd`
+baseline of distillation: the same loss on teacher trajectories).
+
+    summary = train_lm(model, tokenizer, trajectories, TrainConfig(...), out_dir)
+
+Efficiency matters on a CPU: batches are built from trajectories of similar length (little
+padding), and the output layer runs only at the positions that carry a loss. The run writes
+`out_dir/checkpoint/` (an HF model folder plus `trainer_state.pt`) every `save_every` steps
+and at the end, atomically; a run started again on the same folder resumes from it, exactly
+(same batches, same optimizer state). The final model lands in `out_dir/model/`, and every
+logged step in `out_dir/metrics.jsonl`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, Field
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from transformers import get_cosine_schedule_with_warmup
+from transformers.utils import logging as hf_logging
+
+from agentdistill.config import Config, FormatConfig
+from agentdistill.formats import SpanLabel
+from agentdistill.records import Trajectory
+from agentdistill.segmentation import Segmentation, collate, segment_trajectory
+
+log = logging.getLogger(__name__)
+
+
+class TrainConfig(Config):
+    """Optimisation settings (defaults follow the SAD paper where it gives them)."""
+
+    epochs: float = Field(
+        default=1.0, gt=0, description="Passes over the data (may be fractional)."
+    )
+    batch_tokens: int = Field(default=8192, gt=0, description="Tokens per batch (padded size).")
+    max_length: int = Field(default=1024, gt=8, description="Longer sequences are cut.")
+    lr: float = Field(default=2e-3, gt=0, description="Peak learning rate (AdamW).")
+    weight_decay: float = Field(default=0.01, ge=0, description="AdamW weight decay.")
+    warmup_ratio: float = Field(default=0.05, ge=0, le=1, description="Linear warm-up share.")
+    grad_clip: float = Field(default=1.0, gt=0, description="Gradient norm clip.")
+    seed: int = Field(default=0, description="Seed of initialisation order and batch order.")
+    save_every: int = Field(default=200, gt=0, description="Checkpoint every N steps.")
+    log_every: int = Field(default=10, gt=0, description="Write metrics every N steps.")
+    max_steps: int | None = Field(default=None, gt=0, description="Stop after N steps.")
+    format: FormatConfig = Field(default_factory=FormatConfig, description="Text format.")
+
+
+class TrainSummary(BaseModel):
+    """What a finished run reports (also written to `train_summary.json`)."""
+
+    steps: int
+    epochs: float
+    tokens_seen: int
+    loss_tokens: int
+    final_loss: float
+    final_reason_loss: float
+    final_act_loss: float
+    tokens_per_s: float
+    wall_s: float
+    truncated_sequences: int
+    model_dir: str
+
+
+def _batches(lengths: Sequence[int], batch_tokens: int, rng: random.Random) -> list[list[int]]:
+    """Group sequence indices of similar length into batches of about `batch_tokens` tokens."""
+    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], rng.random()))
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for index in order:
+        n = lengths[index]
+        if current and max(longest, n) * (len(current) + 1) > batch_tokens:
+            batches.append(current)
+            current, longest = [], 0
+        current.append(index)
+        longest = max(longest, n)
+    if current:
+        batches.append(current)
+    rng.shuffle(batches)
+    return batches
+
+
+def span_losses(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
+    """Mean cross-entropy over REASON and ACT targets, and the per-span parts.
+
+    Only positions that predict a REASON or ACT token go through the output layer.
+    """
+    ids = batch["input_ids"]
+    hidden = model.get_decoder()(
+        input_ids=ids, attention_mask=batch["attention_mask"]
+    ).last_hidden_state
+    labels = batch["span_labels"][:, 1:]
+    trained = (labels == SpanLabel.REASON) | (labels == SpanLabel.ACT)
+    states = hidden[:, :-1][trained]
+    targets = ids[:, 1:][trained]
+    logits = model.get_output_embeddings()(states).float()
+    losses = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
+    kinds = labels[trained]
+    parts = {}
+    for label in (SpanLabel.REASON, SpanLabel.ACT):
+        chosen = losses[kinds == label]
+        parts[label.name.lower()] = (float(chosen.detach().sum()), int(chosen.numel()))
+    return losses.mean(), parts
+
+
+def _save_checkpoint(path: Path, model: Any, tokenizer: Any, state: dict[str, Any]) -> None:
+    """Write an HF model folder plus trainer state, replacing `path` only when complete."""
+    hf_logging.disable_progress_bar()  # a bar per checkpoint would drown the training bar
+    tmp = path.with_name(path.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    torch.save(state, tmp / "trainer_state.pt")
+    old = path.with_name(path.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if path.exists():
+        path.rename(old)
+    tmp.rename(path)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def segment_all(
+    trajectories: Sequence[Trajectory], tokenizer: Any, config: TrainConfig
+) -> tuple[list[Segmentation], int]:
+    """Segment and cut to `max_length`; return the segmentations and how many were cut."""
+    fmt = config.format.build()
+    segs, cut = [], 0
+    for trajectory in trajectories:
+        seg = segment_trajectory(trajectory, tokenizer, fmt, config.format.preamble)
+        if len(seg) > config.max_length:
+            cut += 1
+            n = config.max_length
+            seg = Segmentation(
+                seg.text, seg.input_ids[:n], seg.labels[:n], seg.offsets[:n], seg.steps[:n]
+            )
+        segs.append(seg)
+    return segs, cut
+
+
+def train_lm(
+    model: Any,
+    tokenizer: Any,
+    trajectories: Sequence[Trajectory],
+    config: TrainConfig,
+    out_dir: str | Path,
+    loss_fn: Callable[
+        [Any, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, Any]]
+    ] = span_losses,
+    resume: bool = True,
+    show_progress: bool = True,
+) -> TrainSummary:
+    """Train `model` on `trajectories`; resumable; returns the run summary."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint = out / "checkpoint"
+    segs, cut = segment_all(trajectories, tokenizer, config)
+    if not segs:
+        raise ValueError("no trajectories to train on")
+    lengths = [len(s) for s in segs]
+    epoch_batches = [
+        _batches(lengths, config.batch_tokens, random.Random(f"{config.seed}:{epoch}"))
+        for epoch in range(math.ceil(config.epochs))
+    ]
+    per_epoch = len(epoch_batches[0])
+    total = max(1, int(per_epoch * config.epochs))
+    if config.max_steps is not None:
+        total = min(total, config.max_steps)
+
+    torch.manual_seed(config.seed)
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    scheduler = get_cosine_schedule_with_warmup(optimizer, int(total * config.warmup_ratio), total)
+    step, tokens_seen, loss_tokens, elapsed = 0, 0, 0, 0.0
+    if resume and (checkpoint / "trainer_state.pt").exists():
+        state = torch.load(checkpoint / "trainer_state.pt", weights_only=False)
+        loaded = type(model).from_pretrained(checkpoint)
+        model.load_state_dict(loaded.state_dict())
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        step, tokens_seen, loss_tokens = state["step"], state["tokens_seen"], state["loss_tokens"]
+        elapsed = state["elapsed"]
+        torch.set_rng_state(state["torch_rng"])
+        log.info("resumed from %s at step %d/%d", checkpoint, step, total)
+    elif not resume and checkpoint.exists():
+        shutil.rmtree(checkpoint)
+    metrics_path = out / "metrics.jsonl"
+    if step == 0:
+        metrics_path.write_text("")
+
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    model.train()
+    window: dict[str, list[float]] = {"reason": [0.0, 0], "act": [0.0, 0], "tokens": [0, 0.0]}
+    last = {"loss": float("nan"), "reason": float("nan"), "act": float("nan")}
+    columns = (
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[info]}"),
+    )
+    with Progress(*columns, disable=not show_progress) as progress:
+        bar = progress.add_task("training", total=total, completed=step, info="")
+        while step < total:
+            epoch, index = divmod(step, per_epoch)
+            batch_ids = epoch_batches[epoch][index]
+            batch = collate([segs[i] for i in batch_ids], pad_id=pad_id)
+            began = time.perf_counter()
+            loss, parts = loss_fn(model, batch)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            step += 1
+            spent = time.perf_counter() - began
+            elapsed += spent
+            n_tokens = int(batch["attention_mask"].sum())
+            tokens_seen += n_tokens
+            for name in ("reason", "act"):
+                window[name][0] += parts[name][0]
+                window[name][1] += parts[name][1]
+                loss_tokens += parts[name][1]
+            window["tokens"][0] += n_tokens
+            window["tokens"][1] += spent
+            if step % config.log_every == 0 or step == total:
+                reason = window["reason"][0] / max(window["reason"][1], 1)
+                act = window["act"][0] / max(window["act"][1], 1)
+                both = (window["reason"][0] + window["act"][0]) / max(
+                    window["reason"][1] + window["act"][1], 1
+                )
+                speed = window["tokens"][0] / max(window["tokens"][1], 1e-9)
+                last = {"loss": both, "reason": reason, "act": act}
+                record = {
+                    "step": step,
+                    "epoch": step / per_epoch,
+                    "loss": both,
+                    "reason_loss": reason,
+                    "act_loss": act,
+                    "lr": scheduler.get_last_lr()[0],
+                    "tokens_per_s": speed,
+                }
+                with metrics_path.open("a") as handle:
+                    handle.write(json.dumps(record) + "\n")
+                progress.update(
+                    bar, info=f"loss {both:.3f} (R {reason:.3f} A {act:.3f}) {speed:,.0f} tok/s"
+                )
+                window = {"reason": [0.0, 0], "act": [0.0, 0], "tokens": [0, 0.0]}
+            progress.update(bar, completed=step)
+            if step % config.save_every == 0 or step == total:
+                _save_checkpoint(
+                    checkpoint,
+                    model,
+                    tokenizer,
+                    {
+                        "optimizer": optimizer.state_dict(),
+                        "scheduler": scheduler.state_dict(),
+                        "step": step,
+                        "tokens_seen": tokens_seen,
+                        "loss_tokens": loss_tokens,
+                        "elapsed": elapsed,
+                        "torch_rng": torch.get_rng_state(),
+                        "config": config.model_dump(mode="json"),
+                    },
+                )
+    model.eval()
+    final = out / "model"
+    _save_checkpoint(final, model, tokenizer, {"config": config.model_dump(mode="json")})
+    (final / "trainer_state.pt").unlink(missing_ok=True)
+    summary = TrainSummary(
+        steps=step,
+        epochs=step / per_epoch,
+        tokens_seen=tokens_seen,
+        loss_tokens=loss_tokens,
+        final_loss=last["loss"],
+        final_reason_loss=last["reason"],
+        final_act_loss=last["act"],
+        tokens_per_s=tokens_seen / max(elapsed, 1e-9),
+        wall_s=elapsed,
+        truncated_sequences=cut,
+        model_dir=str(final),
+    )
+    (out / "train_summary.json").write_text(summary.model_dump_json(indent=2))
+    return summary

@@ -1,0 +1,122 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from agentdistill.config import FormatConfig, load_config
+from agentdistill.models import build_model
+from agentdistill.teacher import TeacherConfig, bootstrap_teacher
+from agentdistill.training import TrainConfig, span_losses, train_lm
+
+CONFIGS = Path(__file__).parents[1] / "configs"
+
+
+def config(**changes) -> TrainConfig:
+    base = dict(
+        epochs=2,
+        batch_tokens=4096,
+        lr=3e-3,
+        save_every=2,
+        log_every=1,
+        seed=1,
+        format=FormatConfig(name="alfworld"),
+    )
+    return TrainConfig(**{**base, **changes})
+
+
+def model_for(tokenizer):
+    return build_model(
+        "student-30x", vocab_size=len(tokenizer), seed=0, pad_token_id=tokenizer.pad_token_id
+    )
+
+
+def test_loss_goes_down_and_checkpoint_reloads(tmp_path, expert_train, alfworld_tokenizer) -> None:
+    summary = train_lm(
+        model_for(alfworld_tokenizer),
+        alfworld_tokenizer,
+        expert_train,
+        config(),
+        tmp_path,
+        show_progress=False,
+    )
+    history = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert history[-1]["loss"] < history[0]["loss"] - 1.0
+    assert all(h["reason_loss"] > 0 and h["act_loss"] > 0 for h in history)
+    reloaded = AutoModelForCausalLM.from_pretrained(summary.model_dir)
+    ids = torch.tensor([[5, 6, 7]])
+    trained = model_for(alfworld_tokenizer)
+    trained.load_state_dict(reloaded.state_dict())
+    with torch.no_grad():
+        assert torch.allclose(reloaded(ids).logits, trained(ids).logits)
+    assert summary.steps == history[-1]["step"] and summary.tokens_per_s > 0
+
+
+def test_interrupted_run_resumes_exactly(tmp_path, expert_train, alfworld_tokenizer) -> None:
+    data = expert_train[:32]
+    straight = model_for(alfworld_tokenizer)
+    train_lm(straight, alfworld_tokenizer, data, config(), tmp_path / "a", show_progress=False)
+
+    calls = {"n": 0}
+
+    def crash_at_five(model, batch):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt  # the run dies mid-way, after the step-4 checkpoint
+        return span_losses(model, batch)
+
+    interrupted = model_for(alfworld_tokenizer)
+    with pytest.raises(KeyboardInterrupt):
+        train_lm(
+            interrupted,
+            alfworld_tokenizer,
+            data,
+            config(),
+            tmp_path / "b",
+            loss_fn=crash_at_five,
+            show_progress=False,
+        )
+    resumed = model_for(alfworld_tokenizer)  # a fresh process would start from scratch weights
+    summary = train_lm(
+        resumed, alfworld_tokenizer, data, config(), tmp_path / "b", show_progress=False
+    )
+    for (name, a), b in zip(
+        straight.state_dict().items(), resumed.state_dict().values(), strict=True
+    ):
+        assert torch.allclose(a, b, atol=1e-6), name
+    assert summary.steps == json.loads((tmp_path / "a" / "train_summary.json").read_text())["steps"]
+
+
+def test_losses_only_on_reason_and_act(expert_train, alfworld_tokenizer) -> None:
+    from agentdistill.formats import get_format
+    from agentdistill.segmentation import collate, segment_trajectory
+
+    model = model_for(alfworld_tokenizer)
+    seg = segment_trajectory(expert_train[0], alfworld_tokenizer, get_format("alfworld"))
+    batch = collate([seg], pad_id=alfworld_tokenizer.pad_token_id)
+    loss, parts = span_losses(model, batch)
+    loss.backward()
+    targets = batch["span_labels"][0, 1:]
+    assert parts["reason"][1] == int((targets == 1).sum())
+    assert parts["act"][1] == int((targets == 2).sum())
+    # changing an observation token that is never a target leaves the loss unchanged...
+    obs = int(torch.nonzero(batch["obs_mask"][0])[-1])
+    assert obs == len(seg) - 1  # the last token is the final observation's newline
+    changed = {k: v.clone() for k, v in batch.items()}
+    changed["input_ids"][0, obs] = (changed["input_ids"][0, obs] + 1) % len(alfworld_tokenizer)
+    with torch.no_grad():
+        assert torch.allclose(span_losses(model, changed)[0], loss)
+
+
+def test_teacher_config_hub_and_smoke_bootstrap(tmp_path) -> None:
+    for path in sorted((CONFIGS / "teacher").glob("*.yaml")):
+        load_config(TeacherConfig, path)  # every shipped profile validates
+    smoke = load_config(
+        TeacherConfig, CONFIGS / "teacher" / "smoke.yaml", ["train_tasks=24", "train.epochs=1"]
+    )
+    result = bootstrap_teacher(smoke, tmp_path)
+    assert result.expert_success_rate == 1.0 and result.expert_trajectories == 24
+    assert (tmp_path / "tokenizer" / "tokenizer.json").exists()
+    assert AutoModelForCausalLM.from_pretrained(result.model_dir) is not None
+    assert json.loads((tmp_path / "teacher_summary.json").read_text())["parameters"] > 0
