@@ -117,3 +117,46 @@ def test_unparseable_output_is_an_invalid_action(alfworld_tokenizer, small_suite
     assert all(t.token_counts.generated > 0 and t.timings.wall_s > 0 for t in out)
     write_jsonl(tmp_path / "r.jsonl", out)
     assert read_jsonl(tmp_path / "r.jsonl", Trajectory) == out
+
+
+def test_noisy_expert_recovers_and_marks_noise(small_suite) -> None:
+    tasks = small_suite.tasks("train")[:40]
+    out = run_rollouts(
+        ExpertPolicy("alfworld", seed=0, noise=0.3),
+        lambda: make_env("alfworld"),
+        tasks,
+        RolloutConfig(show_progress=False),
+    )
+    assert summarize(out)["success_rate"] == 1.0  # the expert recovers from every detour
+    noise = [s for t in out for s in t.steps if not s.imitate]
+    assert noise and all(not s.reasoning for s in noise)
+    assert any(s.observation == "Nothing happens." for s in noise)  # repeated `go to`
+    assert all(s.action_valid for t in out for s in t.steps if s.imitate)
+    again = run_rollouts(
+        ExpertPolicy("alfworld", seed=0, noise=0.3),
+        lambda: make_env("alfworld"),
+        tasks,
+        RolloutConfig(show_progress=False),
+    )
+    assert moves(again) == moves(out)
+
+
+def test_pretrained_model_with_few_shot_prompt(
+    tmp_path, expert_train, alfworld_tokenizer, small_suite
+) -> None:
+    from agentdistill.teacher import few_shot_preamble, load_policy
+
+    model = build_model("student-30x", vocab_size=len(alfworld_tokenizer), seed=2)
+    model.save_pretrained(tmp_path)
+    alfworld_tokenizer.save_pretrained(tmp_path)
+    preamble = few_shot_preamble(expert_train[:2], FMT)
+    assert preamble.count("Your task is to:") == 2 and preamble.endswith("Here is the task.\n")
+    loaded = load_policy(tmp_path, FMT, DecodingConfig(max_turn_tokens=8), preamble=preamble)
+    assert loaded.info.kind == "hf" and loaded.info.model == str(tmp_path)
+    task = small_suite.tasks("valid_unseen")[0]
+    episode = loaded.new_episode(task, "first observation")
+    assert alfworld_tokenizer.decode(episode.pending).startswith(preamble)
+    out = run_rollouts(
+        loaded, lambda: make_env("alfworld"), [task], QUIET.model_copy(update={"max_steps": 2})
+    )
+    assert len(out[0].steps) == 2

@@ -120,3 +120,23 @@ def test_teacher_config_hub_and_smoke_bootstrap(tmp_path) -> None:
     assert (tmp_path / "tokenizer" / "tokenizer.json").exists()
     assert AutoModelForCausalLM.from_pretrained(result.model_dir) is not None
     assert json.loads((tmp_path / "teacher_summary.json").read_text())["parameters"] > 0
+
+
+def test_noise_steps_are_context_not_targets(expert_train, alfworld_tokenizer) -> None:
+    from agentdistill.formats import SpanLabel
+    from agentdistill.training import segment_all
+
+    trajectory = expert_train[0]
+    noisy_step = trajectory.steps[1].model_copy(update={"imitate": False})
+    noisy = trajectory.model_copy(
+        update={"steps": [trajectory.steps[0], noisy_step, *trajectory.steps[2:]]}
+    )
+    cfg = config()
+    (clean,), _ = segment_all([trajectory], alfworld_tokenizer, cfg)
+    (masked,), _ = segment_all([noisy], alfworld_tokenizer, cfg)
+    assert clean.input_ids.tolist() == masked.input_ids.tolist()  # same context
+    step1 = masked.steps == 1
+    assert not masked.mask(SpanLabel.REASON, SpanLabel.ACT)[step1].any()
+    assert clean.mask(SpanLabel.ACT)[step1].any()
+    other = ~step1
+    assert (clean.labels[other] == masked.labels[other]).all()

@@ -52,6 +52,11 @@ class Step(Record):
     action_valid: bool | None = Field(
         default=None, description="Whether the environment accepted the action (None: unknown)."
     )
+    imitate: bool = Field(
+        default=True,
+        description="Whether a student should learn this turn; False for exploration noise "
+        "injected while collecting data (it stays in the context, without a loss).",
+    )
 
     @field_validator("reasoning", "action")
     @classmethod

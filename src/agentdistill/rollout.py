@@ -114,6 +114,7 @@ def _run_wave(
                 action=turn.action,
                 observation=result.observation,
                 action_valid=result.info.action_valid and turn.parsed,
+                imitate=turn.imitate,
             )
             episode.steps.append(step)
             capped = config.max_steps is not None and len(episode.steps) >= config.max_steps

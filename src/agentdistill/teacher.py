@@ -40,6 +40,13 @@ class TeacherConfig(Config):
         default=None, gt=0, description="Use the first N train tasks (None: all)."
     )
     expert_seed: int = Field(default=0, description="Seed of the expert's wording.")
+    expert_noise: float = Field(
+        default=0.2,
+        ge=0.0,
+        lt=1.0,
+        description="Share of the expert's silent steps replaced by exploration actions "
+        "(kept in the context, not imitated) so the teacher learns to recover (DART).",
+    )
     vocab_size: int = Field(default=1024, ge=300, description="Tokenizer vocabulary.")
     preset: str = Field(default="teacher", description="Model preset (see models.PRESETS).")
     model_seed: int = Field(default=0, description="Seed of the model's initialisation.")
@@ -62,12 +69,17 @@ class TeacherSummary(BaseModel):
 
 
 def expert_trajectories(
-    env: str, split: str, limit: int | None, seed: int, out: Path | None = None
+    env: str,
+    split: str,
+    limit: int | None,
+    seed: int,
+    out: Path | None = None,
+    noise: float = 0.0,
 ) -> list[Trajectory]:
     """Play the expert on a split (first `limit` tasks); optionally write them as JSONL."""
     tasks = make_suite(env).tasks(split)[:limit]
     trajectories = run_rollouts(
-        ExpertPolicy(env, seed),
+        ExpertPolicy(env, seed, noise),
         lambda: make_env(env),
         tasks,
         RolloutConfig(batch_size=32),
@@ -102,7 +114,12 @@ def bootstrap_teacher(
     else:
         log.info("playing the expert on %s train", config.env)
         trajectories = expert_trajectories(
-            config.env, "train", config.train_tasks, config.expert_seed, expert_path
+            config.env,
+            "train",
+            config.train_tasks,
+            config.expert_seed,
+            expert_path,
+            config.expert_noise,
         )
     tokenizer_dir = out / "tokenizer"
     if not (tokenizer_dir / "tokenizer.json").exists():

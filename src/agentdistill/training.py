@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from pydantic import BaseModel, Field
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -140,6 +141,13 @@ def segment_all(
     segs, cut = [], 0
     for trajectory in trajectories:
         seg = segment_trajectory(trajectory, tokenizer, fmt, config.format.preamble)
+        noisy = [k for k, step in enumerate(trajectory.steps) if not step.imitate]
+        if noisy:
+            # Exploration noise stays in the context but is not imitated.
+            hide = np.isin(seg.steps, noisy) & seg.mask(SpanLabel.REASON, SpanLabel.ACT)
+            labels = seg.labels.copy()
+            labels[hide] = SpanLabel.PROMPT
+            seg = Segmentation(seg.text, seg.input_ids, labels, seg.offsets, seg.steps)
         if len(seg) > config.max_length:
             cut += 1
             n = config.max_length

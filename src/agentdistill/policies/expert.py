@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 from agentdistill.environments.alfworld.expert import AlfworldExpert, ExpertError
@@ -9,20 +10,32 @@ from agentdistill.policies.base import Policy, PolicySession, Turn
 from agentdistill.records import PolicyInfo, Step, Task
 
 EXPERTS = {"alfworld": AlfworldExpert}
+# Exploration actions that leave an expert's plan intact.
+SAFE_VERBS = frozenset({"go", "open", "close", "examine", "look", "inventory"})
 
 
 class ExpertPolicy(Policy):
-    """The environment's scripted expert; `seed` varies its wording (never its actions)."""
+    """The environment's scripted expert; `seed` varies its wording (never its actions).
 
-    def __init__(self, env_name: str, seed: int = 0) -> None:
+    With `noise > 0` (DART-style data collection) a share of the expert's silent steps is
+    replaced by an exploration action: another harmless admissible command or a repeated
+    `go to` (invalid once there). Those turns are recorded with `imitate=False`; the expert
+    then recovers from wherever it is, and a student trained on the data learns to recover.
+    """
+
+    def __init__(self, env_name: str, seed: int = 0, noise: float = 0.0) -> None:
         if env_name not in EXPERTS:
             raise ValueError(f"no expert for environment {env_name!r}; have {', '.join(EXPERTS)}")
+        if not 0.0 <= noise < 1.0:
+            raise ValueError(f"noise must be in [0, 1), got {noise}")
         self.env_name = env_name
         self.seed = seed
+        self.noise = noise
 
     @property
     def info(self) -> PolicyInfo:
-        return PolicyInfo(name="expert", kind="expert", model=self.env_name)
+        name = "expert" if self.noise == 0 else f"expert-noise{self.noise:g}"
+        return PolicyInfo(name=name, kind="expert", model=self.env_name)
 
     def session(self, batch_size: int) -> PolicySession:
         return _ExpertSession(self)
@@ -32,6 +45,9 @@ class _ExpertSession(PolicySession):
     def __init__(self, policy: ExpertPolicy) -> None:
         self.policy = policy
         self.experts: dict[int, AlfworldExpert] = {}
+        self.rngs: dict[int, random.Random] = {}
+        self.admissible: dict[int, list[str]] = {}
+        self.previous: dict[int, str] = {}
 
     def start(
         self, slot: int, task: Task, first_observation: str, admissible: Sequence[str] | None
@@ -40,6 +56,8 @@ class _ExpertSession(PolicySession):
         expert = EXPERTS[self.policy.env_name](seed=hash_seed(self.policy.seed, task.task_id))
         expert.reset(task.goal, first_observation, list(admissible or []))
         self.experts[slot] = expert
+        self.rngs[slot] = random.Random(hash_seed(self.policy.seed + 1, task.task_id))
+        self.admissible[slot] = list(admissible or [])
 
     def act(self, slots: Sequence[int]) -> dict[int, Turn]:
         turns = {}
@@ -49,14 +67,37 @@ class _ExpertSession(PolicySession):
             except ExpertError as exc:
                 turns[slot] = Turn(reasoning="", action="", raw=str(exc), parsed=False)
                 continue
-            turns[slot] = Turn(reasoning=reasoning, action=action)
+            noise = self._noise(slot, reasoning, action)
+            turns[slot] = (
+                Turn(reasoning="", action=noise, imitate=False)
+                if noise
+                else Turn(reasoning=reasoning, action=action)
+            )
         return turns
 
+    def _noise(self, slot: int, reasoning: str, action: str) -> str | None:
+        """An exploration action instead of the expert's, or None (never over a thought)."""
+        rng = self.rngs[slot]
+        if self.policy.noise == 0 or reasoning or slot not in self.previous:
+            return None
+        if rng.random() >= self.policy.noise:
+            return None
+        previous = self.previous[slot]
+        if previous.startswith("go to ") and rng.random() < 0.4:
+            return previous  # going where it already is: "Nothing happens."
+        harmless = [
+            c for c in self.admissible[slot] if c != action and c.split(" ", 1)[0] in SAFE_VERBS
+        ]
+        return rng.choice(harmless) if harmless else None
+
     def observe(self, slot: int, step: Step, admissible: Sequence[str] | None) -> None:
-        self.experts[slot].observe(step.observation, list(admissible or []))
+        self.experts[slot].observe(step.observation, list(admissible or []), action=step.action)
+        self.admissible[slot] = list(admissible or [])
+        self.previous[slot] = step.action
 
     def finish(self, slot: int) -> None:
-        self.experts.pop(slot, None)
+        for table in (self.experts, self.rngs, self.admissible, self.previous):
+            table.pop(slot, None)
 
 
 def hash_seed(seed: int, key: str) -> int:

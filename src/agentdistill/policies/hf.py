@@ -26,7 +26,8 @@ from typing import Any
 
 import torch
 from pydantic import Field
-from transformers import StoppingCriteria, StoppingCriteriaList
+from transformers import DynamicCache, StoppingCriteria, StoppingCriteriaList
+from transformers.cache_utils import DynamicLayer
 
 from agentdistill.config import Config
 from agentdistill.formats import FormatError, ReactFormat
@@ -143,6 +144,58 @@ class HFPolicy(Policy):
         return rendered.text[rendered.turn_ends[-1] :]
 
 
+class GrowingLayer(DynamicLayer):
+    """A KV-cache layer that appends into a pre-allocated buffer (doubling when full).
+
+    The stock layer concatenates the whole cache on every decoded token, which on a CPU costs
+    more than the attention itself; here an append writes only the new keys and values.
+    `keys`/`values` stay views of the buffer; if someone replaces them (row selection,
+    compaction), the next append rebuilds the buffer from them.
+    """
+
+    def lazy_initialization(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        super().lazy_initialization(key_states, value_states)
+        self._key_buffer: torch.Tensor | None = None
+        self._value_buffer: torch.Tensor | None = None
+
+    def update(
+        self, key_states: torch.Tensor, value_states: torch.Tensor, *args: Any, **kwargs: Any
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+        old = self.keys.shape[-2] if self.keys.dim() == 4 else 0
+        new = old + key_states.shape[-2]
+        buffer = self._key_buffer
+        backed = (
+            buffer is not None
+            and old > 0
+            and self.keys.data_ptr() == buffer.data_ptr()
+            and buffer.shape[0] == key_states.shape[0]
+        )
+        if not backed or buffer is None or buffer.shape[-2] < new:
+            shape = (*key_states.shape[:2], max(64, 2 * new), key_states.shape[-1])
+            self._key_buffer = key_states.new_empty(shape)
+            self._value_buffer = value_states.new_empty(shape)
+            if old:
+                self._key_buffer[:, :, :old] = self.keys
+                self._value_buffer[:, :, :old] = self.values
+        assert self._key_buffer is not None and self._value_buffer is not None
+        self._key_buffer[:, :, old:new] = key_states
+        self._value_buffer[:, :, old:new] = value_states
+        self.keys = self._key_buffer[:, :, :new]
+        self.values = self._value_buffer[:, :, :new]
+        return self.keys, self.values
+
+
+def new_cache(model: Any) -> DynamicCache:
+    """A dynamic cache whose plain layers append in place (see `GrowingLayer`)."""
+    cache = DynamicCache(config=model.config)
+    cache.layers = [
+        GrowingLayer() if type(layer) is DynamicLayer else layer for layer in cache.layers
+    ]
+    return cache
+
+
 class _TurnDecoder:
     """Incremental state of one row's turn."""
 
@@ -219,6 +272,8 @@ class CachedSession(PolicySession):
                 self.positions[row] += n
             positions[row, n:] = self.positions[row]
         self.mask = torch.cat([self.mask, new_mask], dim=1)
+        if self.cache is None:
+            self.cache = new_cache(self.policy.model)
         out = self.policy.model(
             input_ids=ids,
             attention_mask=self.mask,
@@ -246,8 +301,9 @@ class CachedSession(PolicySession):
         order = torch.argsort((~valid).to(torch.int8), dim=1, stable=True)[:, :width]
         self.mask = torch.gather(self.mask, 1, order)
         for layer in self.cache.layers:
-            index = order[:, None, :, None].expand(-1, layer.keys.shape[1], -1,
-                                                    layer.keys.shape[-1])
+            index = order[:, None, :, None].expand(
+                -1, layer.keys.shape[1], -1, layer.keys.shape[-1]
+            )
             layer.keys = torch.gather(layer.keys, 2, index)
             layer.values = torch.gather(layer.values, 2, index)
 

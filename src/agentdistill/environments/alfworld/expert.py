@@ -473,10 +473,26 @@ class AlfworldExpert:
         self.steps += 1
         return reasoning, action
 
-    def observe(self, observation: str, admissible: Sequence[str]) -> None:
-        """Learn from the answer to the last action."""
+    def observe(
+        self, observation: str, admissible: Sequence[str], action: str | None = None
+    ) -> None:
+        """Learn from the answer to the last action.
+
+        `action` is what was actually executed when someone else chose it (exploration noise
+        during data collection); it may only be one that leaves the plan intact: `go to`,
+        `open`, `close`, `examine`, `look`, `inventory`, `help`, or an invalid command.
+        """
+        foreign = action is not None and action != self.last_action
+        if foreign:
+            verb = action.split(" ", 1)[0]
+            if verb in {"take", "move", "use", "slice"} or verb in PROCESS_VERBS:
+                raise ExpertError(f"cannot recover from a foreign {action!r}")
+            self.last_action = action
         action = self.last_action or ""
         if observation.strip() == "Nothing happens.":
+            if foreign:
+                self._update_admissible(admissible)
+                return
             raise ExpertError(f"{action!r} had no effect")
         self._update_admissible(admissible)
         memory = self.memory
