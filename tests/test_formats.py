@@ -51,6 +51,10 @@ def test_render_parse_round_trip_and_prefix(fmt: ReactFormat, data: st.DataObjec
         # the prompt at step k is byte-identical to the prefix of the training text
         assert fmt.prompt(first, steps[:k]) == rendered.text[: rendered.turn_starts[k]]
         turn = rendered.turn_text(k)
+        # the per-step pieces the rollout engine appends are exactly what render() wrote
+        assert fmt.turn_text(step, k) == turn
+        following = rendered.turn_starts[k + 1] if k + 1 < len(steps) else len(rendered.text)
+        assert fmt.observation_text(step, k) == rendered.text[rendered.turn_ends[k] : following]
         parsed = fmt.parse(turn)
         assert (parsed.reasoning, parsed.action) == (step.reasoning, step.action)
         # the policy's turn, generated incrementally, stops exactly where the turn ends

@@ -189,7 +189,7 @@ class ReactFormat(ABC):
         """Raise `FormatError` if the step would not parse back to itself."""
         if not step.action:
             return  # an empty (invalid) action renders as an empty action line
-        parsed = self.parse(self._turn_only(step, index))
+        parsed = self.parse(self.turn_text(step, index))
         if parsed.reasoning != step.reasoning or parsed.action != step.action:
             raise FormatError(
                 f"step {index}: format '{self.name}' cannot represent reasoning={step.reasoning!r} "
@@ -197,9 +197,16 @@ class ReactFormat(ABC):
                 f"reasoning={parsed.reasoning!r} action={parsed.action!r})"
             )
 
-    def _turn_only(self, step: Step, index: int) -> str:
+    def turn_text(self, step: Step, index: int) -> str:
+        """The policy's turn for step `index` alone (what `render` puts there)."""
         out = _Builder()
         self._render_turn(out, step, index)
+        return "".join(out.parts)
+
+    def observation_text(self, step: Step, index: int) -> str:
+        """The environment's answer to step `index` alone (what `render` puts after the turn)."""
+        out = _Builder()
+        self._render_observation(out, step, index)
         return "".join(out.parts)
 
     @abstractmethod

@@ -95,10 +95,7 @@ class HFPolicy(Policy):
     def new_episode(self, task: Task, first_observation: str) -> _Episode:
         generator = torch.Generator().manual_seed(hash_seed(self.decoding.seed, task.task_id))
         episode = _Episode(task, first_observation, generator)
-        prompt = self.fmt.prompt(first_observation, [], self.preamble)
-        episode.pending = self.encode(prompt)
-        if self.decoding.add_bos and self.tokenizer.bos_token_id is not None:
-            episode.pending.insert(0, self.tokenizer.bos_token_id)
+        episode.pending = self.context_ids(episode)
         return episode
 
     def choose(self, logits: torch.Tensor, generator: torch.Generator) -> int:
@@ -117,31 +114,30 @@ class HFPolicy(Policy):
     def finish_turn(self, episode: _Episode, text: str) -> tuple[Turn, str]:
         """Parse a finished turn; return it with its canonical text."""
         parsed = self.fmt.parse(text)
-        reasoning, action = parsed.reasoning, parsed.action or ""
         index = len(episode.steps)
         try:
-            rendered = self.fmt.render(
-                episode.first_observation,
-                [*episode.steps, Step(reasoning=reasoning, action=action, observation="")],
-                self.preamble,
-            )
-        except (FormatError, ValueError):
-            reasoning, action, parsed_ok = "", "", False
-            rendered = self.fmt.render(
-                episode.first_observation,
-                [*episode.steps, Step(action="", observation="")],
-                self.preamble,
-            )
-        else:
-            parsed_ok = parsed.ok
-        canonical = rendered.turn_text(index)
-        return Turn(reasoning=reasoning, action=action, raw=text, parsed=parsed_ok), canonical
+            step = Step(reasoning=parsed.reasoning, action=parsed.action or "", observation="")
+            self.fmt.check_step(step, index)
+        except (FormatError, ValueError):  # not representable: an invalid, empty action
+            step = Step(action="", observation="")
+        turn = Turn(
+            reasoning=step.reasoning,
+            action=step.action,
+            raw=text,
+            parsed=parsed.ok and bool(step.action),
+        )
+        return turn, self.fmt.turn_text(step, index)
 
     def observation_text(self, episode: _Episode) -> str:
-        """Text after the last turn: its observation and whatever the format puts before the
-        next turn."""
-        rendered = self.fmt.render(episode.first_observation, episode.steps, self.preamble)
-        return rendered.text[rendered.turn_ends[-1] :]
+        """Text after the last turn: its observation, as the format renders it."""
+        return self.fmt.observation_text(episode.steps[-1], len(episode.steps) - 1)
+
+    def context_ids(self, episode: _Episode) -> list[int]:
+        """The whole canonical context so far, encoded at once (the naive engine's input)."""
+        ids = self.encode(self.fmt.prompt(episode.first_observation, episode.steps, self.preamble))
+        if self.decoding.add_bos and self.tokenizer.bos_token_id is not None:
+            ids.insert(0, self.tokenizer.bos_token_id)
+        return ids
 
 
 class GrowingLayer(DynamicLayer):
@@ -407,11 +403,7 @@ class NaiveSession(PolicySession):
 
     def _act_one(self, episode: _Episode) -> Turn:
         policy = self.policy
-        context = policy.encode(
-            policy.fmt.prompt(episode.first_observation, episode.steps, policy.preamble)
-        )
-        if policy.decoding.add_bos and policy.tokenizer.bos_token_id is not None:
-            context.insert(0, policy.tokenizer.bos_token_id)
+        context = policy.context_ids(episode)
         decoder = _TurnDecoder(policy)
         prompt_tokens = 0
         sampling = policy.decoding.temperature > 0
