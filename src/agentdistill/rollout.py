@@ -87,14 +87,12 @@ def _run_wave(
 ) -> list[Trajectory]:
     session = policy.session(len(tasks))
     live: dict[int, _Live] = {}
-    admissible: dict[int, list[str] | None] = {}
     for slot, task in enumerate(tasks):
         env = envs[slot]
         began = time.perf_counter()
         first = env.reset(task)
         live[slot] = _Live(task, env, first, began, env_s=time.perf_counter() - began)
-        admissible[slot] = env.admissible_commands
-        session.start(slot, task, first, admissible[slot])
+        session.start(slot, task, first, env.admissible_commands)
     finished: dict[int, Trajectory] = {}
     while live:
         slots = sorted(live)

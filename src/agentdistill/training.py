@@ -22,6 +22,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,35 @@ class TrainSummary(BaseModel):
     wall_s: float
     truncated_sequences: int
     model_dir: str
+
+
+@dataclass
+class _Window:
+    """Sums since the last log line: per-span loss and token counts, tokens and seconds."""
+
+    reason_loss: float = 0.0
+    reason_tokens: int = 0
+    act_loss: float = 0.0
+    act_tokens: int = 0
+    tokens: int = 0
+    seconds: float = 0.0
+
+    def add(self, parts: dict[str, Any], tokens: int, seconds: float) -> None:
+        self.reason_loss += parts["reason"][0]
+        self.reason_tokens += parts["reason"][1]
+        self.act_loss += parts["act"][0]
+        self.act_tokens += parts["act"][1]
+        self.tokens += tokens
+        self.seconds += seconds
+
+    def means(self) -> dict[str, float]:
+        both = (self.reason_loss + self.act_loss) / max(self.reason_tokens + self.act_tokens, 1)
+        return {
+            "loss": both,
+            "reason": self.reason_loss / max(self.reason_tokens, 1),
+            "act": self.act_loss / max(self.act_tokens, 1),
+            "tokens_per_s": self.tokens / max(self.seconds, 1e-9),
+        }
 
 
 def _batches(lengths: Sequence[int], batch_tokens: int, rng: random.Random) -> list[list[int]]:
@@ -211,7 +241,7 @@ def train_lm(
 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     model.train()
-    window: dict[str, list[float]] = {"reason": [0.0, 0], "act": [0.0, 0], "tokens": [0, 0.0]}
+    window = _Window()
     last = {"loss": float("nan"), "reason": float("nan"), "act": float("nan")}
     columns = (
         TextColumn("[progress.description]{task.description}"),
@@ -238,35 +268,27 @@ def train_lm(
             elapsed += spent
             n_tokens = int(batch["attention_mask"].sum())
             tokens_seen += n_tokens
-            for name in ("reason", "act"):
-                window[name][0] += parts[name][0]
-                window[name][1] += parts[name][1]
-                loss_tokens += parts[name][1]
-            window["tokens"][0] += n_tokens
-            window["tokens"][1] += spent
+            loss_tokens += parts["reason"][1] + parts["act"][1]
+            window.add(parts, n_tokens, spent)
             if step % config.log_every == 0 or step == total:
-                reason = window["reason"][0] / max(window["reason"][1], 1)
-                act = window["act"][0] / max(window["act"][1], 1)
-                both = (window["reason"][0] + window["act"][0]) / max(
-                    window["reason"][1] + window["act"][1], 1
-                )
-                speed = window["tokens"][0] / max(window["tokens"][1], 1e-9)
-                last = {"loss": both, "reason": reason, "act": act}
+                last = window.means()
                 record = {
                     "step": step,
                     "epoch": step / per_epoch,
-                    "loss": both,
-                    "reason_loss": reason,
-                    "act_loss": act,
+                    "loss": last["loss"],
+                    "reason_loss": last["reason"],
+                    "act_loss": last["act"],
                     "lr": scheduler.get_last_lr()[0],
-                    "tokens_per_s": speed,
+                    "tokens_per_s": last["tokens_per_s"],
                 }
                 with metrics_path.open("a") as handle:
                     handle.write(json.dumps(record) + "\n")
                 progress.update(
-                    bar, info=f"loss {both:.3f} (R {reason:.3f} A {act:.3f}) {speed:,.0f} tok/s"
+                    bar,
+                    info=f"loss {last['loss']:.3f} (R {last['reason']:.3f} A {last['act']:.3f}) "
+                    f"{last['tokens_per_s']:,.0f} tok/s",
                 )
-                window = {"reason": [0.0, 0], "act": [0.0, 0], "tokens": [0, 0.0]}
+                window = _Window()
             progress.update(bar, completed=step)
             if step % config.save_every == 0 or step == total:
                 _save_checkpoint(
