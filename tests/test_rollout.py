@@ -5,7 +5,7 @@ from agentdistill.environments.registry import make_env
 from agentdistill.formats import get_format
 from agentdistill.models import build_model
 from agentdistill.policies.expert import ExpertPolicy
-from agentdistill.policies.hf import DecodingConfig, HFPolicy
+from agentdistill.policies.hf import DecodingConfig, HFPolicy, ground_action
 from agentdistill.records import Trajectory, read_jsonl, write_jsonl
 from agentdistill.rollout import RolloutConfig, run_rollouts, summarize
 from agentdistill.training import TrainConfig, train_lm
@@ -83,6 +83,29 @@ def test_cached_and_naive_decode_the_same_greedy_turns(
     # the cached engine encodes far fewer prompt tokens
     prompt = lambda out: sum(t.token_counts.prompt for t in out)  # noqa: E731
     assert prompt(cached) < prompt(naive) / 2
+
+
+def test_ground_action_picks_the_closest_admissible_command() -> None:
+    admissible = ["go to cabinet 1", "go to cabinet 2", "open drawer 1", "look"]
+    assert ground_action("go to cabinet 2", admissible) == "go to cabinet 2"
+    assert ground_action("go to cabinet 7", admissible) == "go to cabinet 1"  # first of a tie
+    assert ground_action("open drawer 3", admissible) == "open drawer 1"
+
+
+def test_grounded_rollouts_only_play_admissible_actions(
+    trained, alfworld_tokenizer, small_suite
+) -> None:
+    tasks = small_suite.tasks("valid_unseen")[:4]
+    make = lambda: make_env("alfworld")  # noqa: E731
+    cached = run_rollouts(
+        policy(trained, alfworld_tokenizer, ground_actions=True), make, tasks, QUIET
+    )
+    naive = run_rollouts(
+        policy(trained, alfworld_tokenizer, cached=False, ground_actions=True), make, tasks, QUIET
+    )
+    assert moves(cached) == moves(naive)  # the grounded action is the context for both engines
+    steps = [s for t in cached for s in t.steps if s.action]
+    assert steps and all(s.action_valid for s in steps)
 
 
 def test_sampling_is_seeded(trained, alfworld_tokenizer, small_suite) -> None:

@@ -405,6 +405,9 @@ def rollout(
     seed: Annotated[int, typer.Option(help="Sampling / expert seed.")] = 0,
     format: FormatOpt = "alfworld",
     naive: Annotated[bool, typer.Option(help="Use the naive (no KV cache) engine.")] = False,
+    ground: Annotated[
+        bool, typer.Option(help="Map inadmissible actions to the closest admissible command.")
+    ] = False,
     engine: EngineOpt = None,
 ) -> None:
     """Roll out a policy on a split; write validated trajectories and print a summary."""
@@ -420,7 +423,9 @@ def rollout(
         if policy == "expert":
             chosen = ExpertPolicy(env_name, seed)
         else:
-            decoding = DecodingConfig(temperature=temperature, top_p=top_p, seed=seed)
+            decoding = DecodingConfig(
+                temperature=temperature, top_p=top_p, seed=seed, ground_actions=ground
+            )
             fmt = FormatConfig(name=format).build()  # type: ignore[arg-type]
             chosen = load_policy(policy, fmt, decoding, cached=not naive)
     except (ValueError, FileNotFoundError) as exc:

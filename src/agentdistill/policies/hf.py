@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import rapidfuzz
 import torch
 from pydantic import Field
 from transformers import DynamicCache, StoppingCriteria, StoppingCriteriaList
@@ -46,6 +47,14 @@ class DecodingConfig(Config):
     seed: int = Field(default=0, description="Sampling seed (per episode: seed + task id).")
     max_turn_tokens: int = Field(default=96, gt=0, description="Token budget of one turn.")
     add_bos: bool = Field(default=False, description="Start the context with the BOS token.")
+    ground_actions: bool = Field(
+        default=False,
+        description=(
+            "Replace an action the environment does not list as admissible by the closest "
+            "admissible command (rapidfuzz ratio); the context then shows the grounded "
+            "action. Only for environments that list admissible commands (ALFWorld)."
+        ),
+    )
 
 
 @dataclass
@@ -55,6 +64,15 @@ class _Episode:
     generator: torch.Generator
     steps: list[Step] = field(default_factory=list)
     pending: list[int] = field(default_factory=list)  # tokens to feed before generating
+    admissible: Sequence[str] | None = None  # the environment's current admissible commands
+
+
+def ground_action(action: str, admissible: Sequence[str]) -> str:
+    """`action` if admissible, else the most similar admissible command (ties: first listed)."""
+    if action in admissible:
+        return action
+    best = rapidfuzz.process.extractOne(action, admissible, scorer=rapidfuzz.fuzz.ratio)
+    return best[0] if best else action
 
 
 class HFPolicy(Policy):
@@ -92,9 +110,11 @@ class HFPolicy(Policy):
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
-    def new_episode(self, task: Task, first_observation: str) -> _Episode:
+    def new_episode(
+        self, task: Task, first_observation: str, admissible: Sequence[str] | None = None
+    ) -> _Episode:
         generator = torch.Generator().manual_seed(hash_seed(self.decoding.seed, task.task_id))
-        episode = _Episode(task, first_observation, generator)
+        episode = _Episode(task, first_observation, generator, admissible=admissible)
         episode.pending = self.context_ids(episode)
         return episode
 
@@ -120,6 +140,12 @@ class HFPolicy(Policy):
             self.fmt.check_step(step, index)
         except (FormatError, ValueError):  # not representable: an invalid, empty action
             step = Step(action="", observation="")
+        if self.decoding.ground_actions and step.action and episode.admissible:
+            step = Step(
+                reasoning=step.reasoning,
+                action=ground_action(step.action, episode.admissible),
+                observation="",
+            )
         turn = Turn(
             reasoning=step.reasoning,
             action=step.action,
@@ -247,7 +273,7 @@ class CachedSession(PolicySession):
     ) -> None:
         if self.cache is not None:
             raise RuntimeError("CachedSession runs episodes in waves: start them all first")
-        self.episodes[slot] = self.policy.new_episode(task, first_observation)
+        self.episodes[slot] = self.policy.new_episode(task, first_observation, admissible)
         self.rows.append(slot)
         self.positions.append(0)
         self.mask = torch.zeros((len(self.rows), 0), dtype=torch.long)
@@ -351,6 +377,7 @@ class CachedSession(PolicySession):
     def observe(self, slot: int, step: Step, admissible: Sequence[str] | None) -> None:
         episode = self.episodes[slot]
         episode.steps.append(step)
+        episode.admissible = admissible
         episode.pending += self.policy.encode(self.policy.observation_text(episode))
 
     def finish(self, slot: int) -> None:
@@ -395,7 +422,7 @@ class NaiveSession(PolicySession):
     def start(
         self, slot: int, task: Task, first_observation: str, admissible: Sequence[str] | None
     ) -> None:
-        self.episodes[slot] = self.policy.new_episode(task, first_observation)
+        self.episodes[slot] = self.policy.new_episode(task, first_observation, admissible)
 
     @torch.no_grad()
     def act(self, slots: Sequence[int]) -> dict[int, Turn]:
@@ -441,6 +468,7 @@ class NaiveSession(PolicySession):
 
     def observe(self, slot: int, step: Step, admissible: Sequence[str] | None) -> None:
         self.episodes[slot].steps.append(step)
+        self.episodes[slot].admissible = admissible
 
     def finish(self, slot: int) -> None:
         self.episodes.pop(slot, None)
