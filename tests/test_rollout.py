@@ -106,6 +106,12 @@ def test_grounded_rollouts_only_play_admissible_actions(
     assert moves(cached) == moves(naive)  # the grounded action is the context for both engines
     steps = [s for t in cached for s in t.steps if s.action]
     assert steps and all(s.action_valid for s in steps)
+    assert all(s.grounded_from != s.action for s in steps)  # recorded only when replaced
+    # the ungrounded run shows what the model wrote: the grounded run records it
+    plain = run_rollouts(policy(trained, alfworld_tokenizer), make, tasks, QUIET)
+    first = plain[0].steps[0]
+    grounded = cached[0].steps[0]
+    assert grounded.action == first.action or grounded.grounded_from == first.action
 
 
 def test_sampling_is_seeded(trained, alfworld_tokenizer, small_suite) -> None:

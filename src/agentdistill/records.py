@@ -57,6 +57,11 @@ class Step(Record):
         description="Whether a student should learn this turn; False for exploration noise "
         "injected while collecting data (it stays in the context, without a loss).",
     )
+    grounded_from: str | None = Field(
+        default=None,
+        description="The action the policy wrote when action grounding replaced it by the "
+        "closest admissible command (`action`); None when the policy's own action was sent.",
+    )
 
     @field_validator("reasoning", "action")
     @classmethod

@@ -113,6 +113,7 @@ def _run_wave(
                 observation=result.observation,
                 action_valid=result.info.action_valid and turn.parsed,
                 imitate=turn.imitate,
+                grounded_from=turn.grounded_from,
             )
             episode.steps.append(step)
             capped = config.max_steps is not None and len(episode.steps) >= config.max_steps
@@ -157,7 +158,13 @@ def summarize(trajectories: Sequence[Trajectory]) -> dict[str, float]:
     """Success rate, mean reward, mean steps, invalid-action rate, token throughput."""
     n = max(len(trajectories), 1)
     steps = sum(len(t.steps) for t in trajectories)
-    invalid = sum(1 for t in trajectories for s in t.steps if s.action_valid is False)
+    # invalid: the action the policy wrote was not accepted (or had to be grounded)
+    invalid = sum(
+        1
+        for t in trajectories
+        for s in t.steps
+        if s.action_valid is False or s.grounded_from is not None
+    )
     generated = sum(t.token_counts.generated for t in trajectories if t.token_counts)
     policy_s = sum(t.timings.policy_s or 0.0 for t in trajectories if t.timings)
     return {

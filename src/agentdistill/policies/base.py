@@ -34,6 +34,8 @@ class Turn:
     prompt_tokens: int = 0
     """Tokens the policy had to encode for this turn (prefill), models only."""
     generated_tokens: int = 0
+    grounded_from: str | None = None
+    """The policy's own action when grounding replaced it (see `Step.grounded_from`)."""
     imitate: bool = True
     """False for exploration noise a student should not learn (see `Step.imitate`)."""
 

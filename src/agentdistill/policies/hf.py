@@ -140,17 +140,18 @@ class HFPolicy(Policy):
             self.fmt.check_step(step, index)
         except (FormatError, ValueError):  # not representable: an invalid, empty action
             step = Step(action="", observation="")
+        grounded_from = None
         if self.decoding.ground_actions and step.action and episode.admissible:
-            step = Step(
-                reasoning=step.reasoning,
-                action=ground_action(step.action, episode.admissible),
-                observation="",
-            )
+            grounded = ground_action(step.action, episode.admissible)
+            if grounded != step.action:
+                grounded_from = step.action
+                step = Step(reasoning=step.reasoning, action=grounded, observation="")
         turn = Turn(
             reasoning=step.reasoning,
             action=step.action,
             raw=text,
             parsed=parsed.ok and bool(step.action),
+            grounded_from=grounded_from,
         )
         return turn, self.fmt.turn_text(step, index)
 
@@ -369,6 +370,7 @@ class CachedSession(PolicySession):
                 action=turn.action,
                 raw=turn.raw,
                 parsed=turn.parsed,
+                grounded_from=turn.grounded_from,
                 prompt_tokens=prompt_counts[row] + len(decoder.ids) - decoder.generated,
                 generated_tokens=decoder.generated,
             )
@@ -462,6 +464,7 @@ class NaiveSession(PolicySession):
             action=turn.action,
             raw=turn.raw,
             parsed=turn.parsed,
+            grounded_from=turn.grounded_from,
             prompt_tokens=prompt_tokens,
             generated_tokens=decoder.generated,
         )
