@@ -108,6 +108,17 @@ class _Window:
 def _batches(lengths: Sequence[int], batch_tokens: int, rng: random.Random) -> list[list[int]]:
     """Group sequence indices of similar length into batches of about `batch_tokens` tokens."""
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], rng.random()))
+    batches = _ordered_batches(order, lengths, batch_tokens)
+    rng.shuffle(batches)
+    return batches
+
+
+def _ordered_batches(
+    order: Sequence[int], lengths: Sequence[int], batch_tokens: int
+) -> list[list[int]]:
+    """Consecutive runs of `order` of about `batch_tokens` padded tokens each."""
+    if sorted(order) != list(range(len(lengths))):
+        raise ValueError("order must be a permutation of the trajectory indices")
     batches: list[list[int]] = []
     current: list[int] = []
     longest = 0
@@ -120,7 +131,6 @@ def _batches(lengths: Sequence[int], batch_tokens: int, rng: random.Random) -> l
         longest = max(longest, n)
     if current:
         batches.append(current)
-    rng.shuffle(batches)
     return batches
 
 
@@ -199,8 +209,15 @@ def train_lm(
     ] = span_losses,
     resume: bool = True,
     show_progress: bool = True,
+    order: Sequence[int] | None = None,
 ) -> TrainSummary:
-    """Train `model` on `trajectories`; resumable; returns the run summary."""
+    """Train `model` on `trajectories`; resumable; returns the run summary.
+
+    `loss_fn(model, batch)` gets the collated batch plus `sequence_index` (positions of its
+    trajectories in `trajectories`, so a loss can look up per-trajectory data such as cached
+    teacher log-probabilities). `order` (a permutation of trajectory indices) replaces the
+    shuffled length-bucketed batches by batches taken in that order: a curriculum.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "checkpoint"
@@ -208,10 +225,15 @@ def train_lm(
     if not segs:
         raise ValueError("no trajectories to train on")
     lengths = [len(s) for s in segs]
-    epoch_batches = [
-        _batches(lengths, config.batch_tokens, random.Random(f"{config.seed}:{epoch}"))
-        for epoch in range(math.ceil(config.epochs))
-    ]
+    if order is None:
+        epoch_batches = [
+            _batches(lengths, config.batch_tokens, random.Random(f"{config.seed}:{epoch}"))
+            for epoch in range(math.ceil(config.epochs))
+        ]
+    else:  # a curriculum: the given order, every epoch
+        epoch_batches = [_ordered_batches(order, lengths, config.batch_tokens)] * math.ceil(
+            config.epochs
+        )
     per_epoch = len(epoch_batches[0])
     total = max(1, int(per_epoch * config.epochs))
     if config.max_steps is not None:
@@ -256,6 +278,7 @@ def train_lm(
             epoch, index = divmod(step, per_epoch)
             batch_ids = epoch_batches[epoch][index]
             batch = collate([segs[i] for i in batch_ids], pad_id=pad_id)
+            batch["sequence_index"] = torch.tensor(batch_ids, dtype=torch.long)
             began = time.perf_counter()
             loss, parts = loss_fn(model, batch)
             optimizer.zero_grad(set_to_none=True)

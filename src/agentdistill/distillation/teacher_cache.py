@@ -1,0 +1,184 @@
+"""The teacher's top-k log-probabilities, computed once per trajectory set and kept on disk.
+
+    cache = build_teacher_cache(teacher, segs, cache_dir, k=32, temperature=1.0)
+    targets = cache.targets(sequence_index, positions)          # TeacherTargets for a batch
+
+A distillation run needs the teacher's distribution at every trained position in every
+epoch; recomputing it costs a teacher forward pass per student step. The cache stores, for
+every position of every sequence (position t predicts token t+1), the top-k token ids, their
+log-probabilities and the log of the mass outside the top k, plus each sequence's mean
+teacher entropy over REASON and ACT tokens (the curriculum's gamma term). Files are .npy
+arrays (memory-mapped on load) and a `meta.json` whose fingerprint (teacher weights, token
+ids of the segmented set, k, temperature) decides whether an existing cache is reused. The
+folder is written beside its final path and renamed into place when complete.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.progress import Progress
+
+from agentdistill.distillation.losses import TeacherTargets, rest_logprob
+from agentdistill.formats import SpanLabel
+from agentdistill.segmentation import Segmentation, collate
+
+log = logging.getLogger(__name__)
+
+CACHE_VERSION = 1
+
+
+def fingerprint(model: Any, segs: Sequence[Segmentation], k: int, temperature: float) -> str:
+    """Hash of what the cache content depends on."""
+    digest = hashlib.sha256(f"v{CACHE_VERSION}:{k}:{temperature}".encode())
+    for tensor in model.state_dict().values():
+        digest.update(tensor.detach().cpu().numpy().tobytes())
+    for seg in segs:
+        digest.update(seg.input_ids.astype(np.int64).tobytes())
+        digest.update(b"|")
+    return digest.hexdigest()
+
+
+@dataclass
+class TeacherCache:
+    """Per-position top-k teacher targets for a fixed list of segmented sequences."""
+
+    indices: np.ndarray  # int32 [N, k]
+    logprobs: np.ndarray  # float32 [N, k]
+    rest_logprob: np.ndarray  # float32 [N]
+    starts: np.ndarray  # int64 [S + 1]: rows of sequence s are starts[s]:starts[s+1]
+    entropy: np.ndarray  # float32 [S]: mean teacher entropy over REASON and ACT positions
+    meta: dict[str, Any]
+
+    @staticmethod
+    def load(path: str | Path) -> TeacherCache:
+        folder = Path(path)
+        meta_file = folder / "meta.json"
+        if not meta_file.exists():
+            raise FileNotFoundError(f"{folder}: no teacher cache here (meta.json missing)")
+        arrays = {
+            name: np.load(folder / f"{name}.npy", mmap_mode="r")
+            for name in ("indices", "logprobs", "rest_logprob", "starts", "entropy")
+        }
+        return TeacherCache(**arrays, meta=json.loads(meta_file.read_text()))
+
+    @property
+    def k(self) -> int:
+        return int(self.indices.shape[1])
+
+    def targets(self, sequence_index: torch.Tensor, positions: torch.Tensor) -> TeacherTargets:
+        """Targets at `positions` (bool [B, T-1]) of the batch's sequences, in row-major order."""
+        rows_in_seq = torch.nonzero(positions, as_tuple=False)  # [N, 2]: (batch row, position)
+        starts = torch.from_numpy(np.asarray(self.starts)[sequence_index.numpy()])
+        lengths = torch.from_numpy(np.asarray(self.starts)[sequence_index.numpy() + 1]) - starts
+        if bool((rows_in_seq[:, 1] >= lengths[rows_in_seq[:, 0]]).any()):
+            raise ValueError("batch positions beyond the cached sequence: stale teacher cache")
+        rows = (starts[rows_in_seq[:, 0]] + rows_in_seq[:, 1]).numpy()
+        return TeacherTargets(
+            logprobs=torch.from_numpy(np.asarray(self.logprobs[rows], dtype=np.float32)),
+            indices=torch.from_numpy(np.asarray(self.indices[rows], dtype=np.int64)),
+            rest_logprob=torch.from_numpy(np.asarray(self.rest_logprob[rows], dtype=np.float32)),
+        )
+
+
+def _entropy(logprobs: torch.Tensor) -> torch.Tensor:
+    return -(logprobs.exp() * logprobs).sum(-1)
+
+
+@torch.no_grad()
+def build_teacher_cache(
+    teacher: Any,
+    segs: Sequence[Segmentation],
+    out_dir: str | Path,
+    k: int = 32,
+    temperature: float = 1.0,
+    batch_tokens: int = 8192,
+    pad_id: int = 0,
+    show_progress: bool = True,
+) -> TeacherCache:
+    """Compute (or reuse, when the fingerprint matches) the teacher cache for `segs`."""
+    out = Path(out_dir)
+    key = fingerprint(teacher, segs, k, temperature)
+    if (out / "meta.json").exists():
+        cached = TeacherCache.load(out)
+        if cached.meta.get("fingerprint") == key:
+            log.info("teacher cache %s is up to date", out)
+            return cached
+        log.info("teacher cache %s is stale: recomputing", out)
+    began = time.perf_counter()
+    teacher.eval()
+    vocab = teacher.get_output_embeddings().weight.shape[0]
+    k = min(k, vocab)
+    lengths = np.array([max(len(s) - 1, 0) for s in segs], dtype=np.int64)
+    starts = np.concatenate([[0], np.cumsum(lengths)])
+    total = int(starts[-1])
+    indices = np.zeros((total, k), dtype=np.int32)
+    logprobs = np.zeros((total, k), dtype=np.float32)
+    rest = np.zeros(total, dtype=np.float32)
+    entropy = np.zeros(len(segs), dtype=np.float32)
+    order = sorted(range(len(segs)), key=lambda i: len(segs[i]))
+    batches: list[list[int]] = []
+    for index in order:  # similar lengths together: little padding
+        if batches and len(segs[index]) * (len(batches[-1]) + 1) <= batch_tokens:
+            batches[-1].append(index)
+        else:
+            batches.append([index])
+    with Progress(disable=not show_progress, transient=True) as progress:
+        bar = progress.add_task("teacher cache", total=len(segs))
+        for batch_ids in batches:
+            batch = collate([segs[i] for i in batch_ids], pad_id=pad_id)
+            logits = teacher(
+                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
+            ).logits[:, :-1]
+            full = torch.log_softmax(logits.float() / temperature, dim=-1)
+            top, top_ids = torch.topk(full, k, dim=-1)
+            rest_lp = rest_logprob(full, top_ids)
+            ent = _entropy(full)
+            following = batch["span_labels"][:, 1:]
+            for row, seq in enumerate(batch_ids):
+                n = int(lengths[seq])
+                span = slice(int(starts[seq]), int(starts[seq]) + n)
+                indices[span] = top_ids[row, :n].numpy()
+                logprobs[span] = top[row, :n].numpy()
+                rest[span] = rest_lp[row, :n].numpy()
+                trained = (following[row, :n] == SpanLabel.REASON) | (
+                    following[row, :n] == SpanLabel.ACT
+                )
+                entropy[seq] = float(ent[row, :n][trained].mean()) if trained.any() else 0.0
+            progress.advance(bar, len(batch_ids))
+    meta = {
+        "version": CACHE_VERSION,
+        "fingerprint": key,
+        "k": k,
+        "temperature": temperature,
+        "sequences": len(segs),
+        "positions": total,
+        "vocab_size": int(vocab),
+        "seconds": time.perf_counter() - began,
+    }
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    for name, array in (
+        ("indices", indices),
+        ("logprobs", logprobs),
+        ("rest_logprob", rest),
+        ("starts", starts.astype(np.int64)),
+        ("entropy", entropy),
+    ):
+        np.save(tmp / f"{name}.npy", array)
+    (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)
+    log.info("teacher cache: %d positions, k=%d, %.1f s", total, k, meta["seconds"])
+    return TeacherCache.load(out)

@@ -1,0 +1,267 @@
+"""Distil a teacher into a student: one trainer, the method chosen by config.
+
+    summary = distill(DistillConfig(method="sad"), teacher_dir, trajectories, out_dir)
+
+Methods (see ../shared/specs/method.md and `losses.py`):
+- `seqkd`: cross-entropy on the teacher trajectories' REASON and ACT tokens (imitation);
+- `token_kd`: forward KL to the teacher at every token of the flat trajectory;
+- `sad`: lambda_r * KL over REASON + lambda_a * KL over ACT, each normalised over its own
+  tokens; OBS and PROMPT get no loss. Ablations `sad_reason_only`, `sad_act_only`.
+
+Trajectories are segmented with the student's tokenizer, which for logit distillation must be
+the teacher's vocabulary (checked: a clear error otherwise). The teacher's distribution comes
+from the on-disk top-k cache (`teacher_cache.py`, default) or is computed exactly over the
+full vocabulary at every step (`teacher_source="online"`). Training, checkpoints, resume and
+per-span logging are the shared `training.train_lm`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import BaseModel, Field
+
+from agentdistill.config import Config, FormatConfig
+from agentdistill.distillation.losses import (
+    KL_METHODS,
+    Method,
+    TeacherTargets,
+    combine_span_losses,
+    forward_kl,
+    loss_positions,
+)
+from agentdistill.distillation.teacher_cache import TeacherCache, build_teacher_cache
+from agentdistill.files import write_text_atomic
+from agentdistill.models import PRESETS, build_model, count_parameters, load_model
+from agentdistill.records import Trajectory
+from agentdistill.segmentation import Segmentation
+from agentdistill.tokenizer import load_tokenizer
+from agentdistill.training import TrainConfig, TrainSummary, segment_all, span_losses, train_lm
+
+log = logging.getLogger(__name__)
+
+
+class DistillConfig(Config):
+    """A distillation run: method, loss settings, student, optimisation."""
+
+    method: Method = Field(default="sad", description="Loss: seqkd, token_kd, sad, ablations.")
+    lambda_reason: float = Field(default=1.0, ge=0, description="Weight of the REASON loss.")
+    lambda_act: float = Field(default=1.0, ge=0, description="Weight of the ACT loss.")
+    span_normalize: bool = Field(
+        default=True,
+        description="Normalise each span loss by its own token count (False: the paper's "
+        "weighted sum, divided by the REASON+ACT token count).",
+    )
+    temperature: float = Field(default=1.0, gt=0, description="Softmax temperature of the KL.")
+    top_k: int = Field(default=32, ge=1, description="Teacher entries kept per position.")
+    teacher_source: Literal["cache", "online"] = Field(
+        default="cache",
+        description="cache: top-k log-probs computed once and stored; online: the exact "
+        "full-vocabulary teacher distribution computed at every step.",
+    )
+    curriculum: bool = Field(default=False, description="Order trajectories easy-first by C.")
+    curriculum_alpha: float = Field(default=1.0, description="C weight of reasoning length.")
+    curriculum_beta: float = Field(default=1.0, description="C weight of action length.")
+    curriculum_gamma: float = Field(default=1.0, description="C weight of teacher entropy.")
+    student: str = Field(
+        default="student-10x",
+        description="A model preset (built from scratch with the teacher's tokenizer) or the "
+        "folder of an HF causal LM to start from.",
+    )
+    student_seed: int = Field(default=0, description="Seed of the student's initialisation.")
+    format: FormatConfig = Field(
+        default_factory=lambda: FormatConfig(name="alfworld"), description="Text format."
+    )
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation.")
+
+
+class DistillSummary(BaseModel):
+    """What a finished distillation run reports (`distill_summary.json`)."""
+
+    method: str
+    seed: int
+    student_parameters: int
+    teacher_parameters: int
+    compression: float
+    trajectories: int
+    cache_s: float
+    train: TrainSummary
+    model_dir: str
+
+
+class VocabularyMismatchError(ValueError):
+    """Teacher and student do not share a vocabulary, so their logits cannot be compared."""
+
+
+def check_shared_vocabulary(
+    teacher_tokenizer: Any, student_tokenizer: Any, teacher: Any, student: Any
+) -> None:
+    """Fail clearly unless teacher and student index the same tokens the same way."""
+    t_vocab, s_vocab = teacher_tokenizer.get_vocab(), student_tokenizer.get_vocab()
+    if t_vocab != s_vocab:
+        only_t = sorted(set(t_vocab) - set(s_vocab))[:5]
+        only_s = sorted(set(s_vocab) - set(t_vocab))[:5]
+        moved = sorted(t for t in set(t_vocab) & set(s_vocab) if t_vocab[t] != s_vocab[t])[:5]
+        raise VocabularyMismatchError(
+            "teacher and student tokenizers differ (logit distillation needs one vocabulary): "
+            f"{len(t_vocab)} vs {len(s_vocab)} tokens; only in teacher {only_t}, only in "
+            f"student {only_s}, different ids {moved}. Build the student with the teacher's "
+            "tokenizer, or use method 'seqkd'."
+        )
+    t_out = teacher.get_output_embeddings().weight.shape[0]
+    s_out = student.get_output_embeddings().weight.shape[0]
+    if t_out != s_out:
+        raise VocabularyMismatchError(
+            f"teacher output layer has {t_out} rows but the student's has {s_out}: logit "
+            "distillation needs the same vocabulary size"
+        )
+
+
+def curriculum_order(
+    segs: Sequence[Segmentation], entropy: np.ndarray, config: DistillConfig
+) -> list[int]:
+    """Easy first by C = alpha*len(reasoning) + beta*len(actions) + gamma*teacher entropy.
+
+    Lengths are token counts divided by their corpus mean (method.md's choice), entropy is
+    the mean teacher entropy over REASON and ACT tokens.
+    """
+    reason = np.array([s.counts()["REASON"] for s in segs], dtype=np.float64)
+    act = np.array([s.counts()["ACT"] for s in segs], dtype=np.float64)
+    score = (
+        config.curriculum_alpha * reason / max(reason.mean(), 1e-9)
+        + config.curriculum_beta * act / max(act.mean(), 1e-9)
+        + config.curriculum_gamma * np.asarray(entropy, dtype=np.float64)
+    )
+    return [int(i) for i in np.argsort(score, kind="stable")]
+
+
+def kd_loss_fn(
+    config: DistillConfig, teacher: Any, cache: TeacherCache | None
+) -> Any:  # a train_lm loss_fn
+    """The loss of a KL method as a `train_lm` loss function."""
+
+    def loss_fn(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
+        ids, mask = batch["input_ids"], batch["attention_mask"]
+        positions = loss_positions(batch["span_labels"], mask, config.method)
+        hidden = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
+        # the output layer only where a loss applies
+        student_logits = model.get_output_embeddings()(hidden[:, :-1][positions])
+        if cache is not None:
+            targets = cache.targets(batch["sequence_index"], positions)
+        else:
+            with torch.no_grad():
+                teacher_logits = teacher(input_ids=ids, attention_mask=mask).logits[:, :-1]
+            targets = TeacherTargets.full(teacher_logits[positions], config.temperature)
+        kl = forward_kl(student_logits, targets, config.temperature)
+        kinds = batch["span_labels"][:, 1:][positions]
+        return combine_span_losses(
+            kl,
+            kinds,
+            config.method,
+            config.lambda_reason,
+            config.lambda_act,
+            config.span_normalize,
+        )
+
+    return loss_fn
+
+
+def build_student(config: DistillConfig, tokenizer: Any) -> Any:
+    """A preset built from scratch with `tokenizer`'s vocabulary, or a user's HF model."""
+    if config.student in PRESETS:
+        return build_model(
+            config.student,
+            vocab_size=len(tokenizer),
+            seed=config.student_seed,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    return load_model(config.student)
+
+
+def distill(
+    config: DistillConfig,
+    teacher_dir: str | Path,
+    trajectories: Sequence[Trajectory],
+    out_dir: str | Path,
+    cache_dir: str | Path | None = None,
+    show_progress: bool = True,
+) -> DistillSummary:
+    """Train a student on teacher trajectories with `config.method`; resumable.
+
+    `teacher_dir` is an HF model folder holding the teacher's tokenizer too. The top-k cache
+    goes to `cache_dir` (default `out_dir/teacher_cache`); students sharing a trajectory
+    set and teacher should share it.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if not trajectories:
+        raise ValueError("no teacher trajectories to distil from")
+    teacher = load_model(teacher_dir).eval()
+    tokenizer = load_tokenizer(teacher_dir)
+    student = build_student(config, tokenizer)
+    student_tokenizer = tokenizer if config.student in PRESETS else load_tokenizer(config.student)
+    train_config = config.train.model_copy(update={"format": config.format})
+    teacher_parameters = count_parameters(teacher)
+    cache: TeacherCache | None = None
+    cache_s = 0.0
+    order = None
+    needs_cache = config.method in KL_METHODS and config.teacher_source == "cache"
+    if config.method in KL_METHODS or config.curriculum:
+        check_shared_vocabulary(tokenizer, student_tokenizer, teacher, student)
+    if needs_cache or config.curriculum:
+        began = time.perf_counter()
+        segs, _ = segment_all(trajectories, student_tokenizer, train_config)
+        cache = build_teacher_cache(
+            teacher,
+            segs,
+            cache_dir or out / "teacher_cache",
+            k=config.top_k,
+            temperature=config.temperature,
+            pad_id=tokenizer.pad_token_id or 0,
+            show_progress=show_progress,
+        )
+        cache_s = time.perf_counter() - began
+        if config.curriculum:
+            order = curriculum_order(segs, np.asarray(cache.entropy), config)
+    if config.method == "seqkd":
+        loss_fn = span_losses
+    else:
+        loss_fn = kd_loss_fn(config, teacher, cache if needs_cache else None)
+    log.info(
+        "distilling %s: student %d parameters, teacher %d",
+        config.method,
+        count_parameters(student),
+        teacher_parameters,
+    )
+    summary = train_lm(
+        student,
+        student_tokenizer,
+        trajectories,
+        train_config,
+        out,
+        loss_fn=loss_fn,
+        show_progress=show_progress,
+        order=order,
+    )
+    student_parameters = count_parameters(student)
+    result = DistillSummary(
+        method=config.method,
+        seed=config.train.seed,
+        student_parameters=student_parameters,
+        teacher_parameters=teacher_parameters,
+        compression=teacher_parameters / student_parameters,
+        trajectories=len(trajectories),
+        cache_s=cache_s,
+        train=summary,
+        model_dir=summary.model_dir,
+    )
+    write_text_atomic(out / "distill_summary.json", result.model_dump_json(indent=2))
+    return result

@@ -1,0 +1,539 @@
+"""Benchmark metrics with bootstrap confidence intervals, and the comparison report.
+
+Metrics follow the paper (App. C): task success rate, average steps, average reasoning length
+in tokens, and CoT match rate against the teacher; plus the invalid-action rate (rejected or
+grounded actions) and decoding speed. Every number carries a 95% bootstrap percentile interval
+resampled over episodes (CoT match: over tasks), so two models can be told apart honestly.
+
+    from agentdistill.evaluation import ReportEntry, benchmark_metrics, write_report
+    from agentdistill.records import Trajectory, read_jsonl
+    from agentdistill.tokenizer import load_tokenizer
+
+    tok = load_tokenizer("runs/tokenizer")
+    teacher = read_jsonl("runs/teacher/valid_unseen.jsonl", Trajectory)
+    student = read_jsonl("runs/sad-s0/valid_unseen.jsonl", Trajectory)
+    entries = [
+        ReportEntry(name="teacher", method="teacher", seed=None, parameters=7_000_000_000,
+                    compression=1.0, metrics=benchmark_metrics(teacher, tok, teacher)),
+        ReportEntry(name="sad-s0", method="sad", seed=0, parameters=660_000_000,
+                    compression=7e9 / 660e6, metrics=benchmark_metrics(student, tok, teacher)),
+    ]
+    write_report(entries, "runs/report")  # report.md, report.json, report.png
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from agentdistill.files import atomic_write, write_text_atomic
+from agentdistill.records import Record, Trajectory
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+TaskKey = tuple[str, str, str]  # (env, split, task_id): task ids are unique within (env, split)
+
+
+# ----------------------------------------------------------------------------- bootstrap
+
+
+class Estimate(Record):
+    """A point estimate with a bootstrap percentile confidence interval."""
+
+    value: float = Field(description="The statistic on the full sample.")
+    low: float = Field(description="Lower bound of the percentile interval.")
+    high: float = Field(description="Upper bound of the percentile interval.")
+    n: int = Field(ge=1, description="Number of units resampled (episodes, or tasks).")
+
+
+def _as_array(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
+    data = np.asarray(values, dtype=float)
+    if data.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {data.shape}")
+    if data.size == 0:
+        raise ValueError(f"{name} is empty: a bootstrap needs at least one unit")
+    # One nan would silently turn every resample into nan; better to stop here.
+    if not np.isfinite(data).all():
+        raise ValueError(f"{name} holds non-finite values (nan or inf)")
+    return data
+
+
+def _resample(n: int, n_boot: int, seed: int, confidence: float) -> np.ndarray:
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be at least 1, got {n_boot}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    # One (n_boot, n) index matrix: all draws at once, and the same seed gives the same draws.
+    return np.random.default_rng(seed).integers(0, n, size=(n_boot, n))
+
+
+def _interval(draws: np.ndarray, confidence: float) -> tuple[float, float]:
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(draws, [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def bootstrap_ci(
+    values: Sequence[float] | np.ndarray,
+    statistic: Callable[..., Any] = np.mean,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Estimate:
+    """Percentile bootstrap interval of `statistic` over per-unit `values`.
+
+    `statistic` must accept `axis=` (np.mean, np.median, ...): it is applied to every resample
+    at once. Raises ValueError on empty or non-finite input.
+    """
+    data = _as_array(values, "values")
+    idx = _resample(data.size, n_boot, seed, confidence)
+    draws = np.asarray(statistic(data[idx], axis=1), dtype=float)
+    low, high = _interval(draws, confidence)
+    return Estimate(value=float(statistic(data)), low=low, high=high, n=int(data.size))
+
+
+def bootstrap_ratio(
+    numerators: Sequence[float] | np.ndarray,
+    denominators: Sequence[float] | np.ndarray,
+    n_boot: int = 1000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Estimate:
+    """Interval of sum(numerators) / sum(denominators), resampling units (pairs) together.
+
+    For rates whose denominator varies per unit (invalid steps / steps, tokens / seconds): the
+    episode is the independent unit, so episodes are resampled, not steps. Resamples whose
+    denominator sums to zero carry no information and are dropped.
+    """
+    num = _as_array(numerators, "numerators")
+    den = _as_array(denominators, "denominators")
+    if num.shape != den.shape:
+        raise ValueError(f"{num.size} numerators but {den.size} denominators")
+    total = den.sum()
+    if total == 0:
+        raise ValueError("denominators sum to zero: the ratio is undefined")
+    idx = _resample(num.size, n_boot, seed, confidence)
+    resampled_den = den[idx].sum(axis=1)
+    keep = resampled_den != 0
+    draws = num[idx].sum(axis=1)[keep] / resampled_den[keep]
+    low, high = _interval(draws, confidence)
+    return Estimate(value=float(num.sum() / total), low=low, high=high, n=int(num.size))
+
+
+# ------------------------------------------------------------------------------- metrics
+
+
+class EnvMetrics(Record):
+    """Metrics of one model on one (environment, split)."""
+
+    env: str = Field(description="Environment name.")
+    split: str = Field(description="Split evaluated.")
+    episodes: int = Field(ge=1, description="Number of episodes evaluated.")
+    success_rate: Estimate = Field(description="Fraction of episodes that reached the goal.")
+    mean_reward: Estimate = Field(description="Mean final reward per episode.")
+    mean_steps: Estimate = Field(description="Mean number of ReAct steps per episode.")
+    reasoning_tokens: Estimate = Field(
+        description="Mean number of reasoning tokens per episode (all steps together)."
+    )
+    cot_match: Estimate | None = Field(
+        default=None,
+        description="Mean per-task CoT match rate against the teacher, resampled over tasks; "
+        "None without teacher trajectories for these tasks.",
+    )
+    invalid_action_rate: Estimate | None = Field(
+        default=None,
+        description="Invalid steps (rejected or grounded action) / steps, resampled over "
+        "episodes; None when no episode has a step.",
+    )
+    tokens_per_s: Estimate | None = Field(
+        default=None,
+        description="Generated tokens / policy seconds, resampled over episodes; None when "
+        "episodes carry no token counts or policy timings.",
+    )
+
+
+def _task_key(trajectory: Trajectory) -> TaskKey:
+    task = trajectory.task
+    return (task.env, task.split, task.task_id)
+
+
+def _reasoning_ids(
+    trajectories: Sequence[Trajectory], tokenizer: PreTrainedTokenizerBase
+) -> list[list[int]]:
+    """Token ids of each trajectory's reasoning: steps tokenized apart, then concatenated."""
+    texts: list[str] = []
+    owners: list[int] = []
+    for i, trajectory in enumerate(trajectories):
+        for step in trajectory.steps:
+            if step.reasoning:
+                texts.append(step.reasoning)
+                owners.append(i)
+    ids: list[list[int]] = [[] for _ in trajectories]
+    if texts:  # one batched call: the fast tokenizer parallelises it
+        encoded = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        for owner, tokens in zip(owners, encoded, strict=True):
+            ids[owner].extend(tokens)
+    return ids
+
+
+def _cot_scores(
+    student: Sequence[Trajectory],
+    student_ids: Sequence[list[int]],
+    teacher: Sequence[Trajectory],
+    teacher_ids: Sequence[list[int]],
+) -> list[float]:
+    reference: dict[TaskKey, Counter[int]] = {}
+    for trajectory, ids in zip(teacher, teacher_ids, strict=True):
+        key = _task_key(trajectory)
+        if key in reference:
+            # Two teacher runs of one task make the reference ambiguous; pick one run upstream.
+            raise ValueError(f"teacher has several trajectories for task {key}; pass one run")
+        reference[key] = Counter(ids)
+    per_task: dict[TaskKey, list[float]] = defaultdict(list)
+    for trajectory, ids in zip(student, student_ids, strict=True):
+        key = _task_key(trajectory)
+        ref = reference.get(key)
+        if ref is None or ref.total() == 0:
+            continue  # nothing to match against
+        overlap = (Counter(ids) & ref).total()  # multiset intersection: min of counts
+        per_task[key].append(overlap / ref.total())
+    # Several student episodes of one task share its weight: the paper averages over tasks.
+    return [float(np.mean(per_task[key])) for key in sorted(per_task)]
+
+
+def cot_match_rate(
+    student: Sequence[Trajectory],
+    teacher: Sequence[Trajectory],
+    tokenizer: PreTrainedTokenizerBase,
+) -> list[float]:
+    """Per-task CoT match: |student ∩ teacher reasoning tokens| / |teacher reasoning tokens|.
+
+    Tokens are multisets (a token the teacher used twice matches at most twice). Tasks are
+    matched on (env, split, task_id); tasks missing from the teacher, or where the teacher gave
+    no reasoning, are skipped. Scores come sorted by task; the teacher scores 1.0 on itself.
+    """
+    return _cot_scores(
+        student,
+        _reasoning_ids(student, tokenizer),
+        teacher,
+        _reasoning_ids(teacher, tokenizer),
+    )
+
+
+def _is_invalid(trajectory: Trajectory) -> list[bool]:
+    # A grounded action was replaced by the closest admissible one: the policy's own was not
+    # valid, even though the environment accepted what was sent.
+    return [s.action_valid is False or s.grounded_from is not None for s in trajectory.steps]
+
+
+def _env_metrics(
+    env: str,
+    split: str,
+    group: Sequence[Trajectory],
+    tokenizer: PreTrainedTokenizerBase,
+    teacher: Sequence[Trajectory] | None,
+    n_boot: int,
+    seed: int,
+) -> EnvMetrics:
+    def ci(values: Sequence[float]) -> Estimate:
+        return bootstrap_ci(values, n_boot=n_boot, seed=seed)
+
+    def ratio(num: Sequence[float], den: Sequence[float]) -> Estimate | None:
+        return bootstrap_ratio(num, den, n_boot=n_boot, seed=seed) if sum(den) > 0 else None
+
+    ids = _reasoning_ids(group, tokenizer)
+    cot_match = None
+    if teacher is not None:
+        reference = [t for t in teacher if (t.task.env, t.task.split) == (env, split)]
+        scores = _cot_scores(group, ids, reference, _reasoning_ids(reference, tokenizer))
+        cot_match = ci(scores) if scores else None
+
+    timed = [
+        (t.token_counts.generated, t.timings.policy_s)
+        for t in group
+        if t.token_counts is not None and t.timings is not None and t.timings.policy_s is not None
+    ]
+    return EnvMetrics(
+        env=env,
+        split=split,
+        episodes=len(group),
+        success_rate=ci([float(t.success) for t in group]),
+        mean_reward=ci([t.reward for t in group]),
+        mean_steps=ci([len(t.steps) for t in group]),
+        reasoning_tokens=ci([len(x) for x in ids]),
+        cot_match=cot_match,
+        invalid_action_rate=ratio(
+            [sum(_is_invalid(t)) for t in group], [len(t.steps) for t in group]
+        ),
+        tokens_per_s=ratio([g for g, _ in timed], [s for _, s in timed]) if timed else None,
+    )
+
+
+def benchmark_metrics(
+    trajectories: Sequence[Trajectory],
+    tokenizer: PreTrainedTokenizerBase,
+    teacher_trajectories: Sequence[Trajectory] | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> list[EnvMetrics]:
+    """Metrics per (env, split), sorted. CoT match needs `teacher_trajectories`.
+
+    `tokenizer` should be the student's: reasoning length is counted in its tokens, and every
+    model in one report must be measured with the same tokenizer to be comparable.
+    """
+    if not trajectories:
+        raise ValueError("no trajectories to evaluate")
+    groups: dict[tuple[str, str], list[Trajectory]] = defaultdict(list)
+    for trajectory in trajectories:
+        groups[(trajectory.task.env, trajectory.task.split)].append(trajectory)
+    return [
+        _env_metrics(env, split, groups[(env, split)], tokenizer, teacher_trajectories, n_boot, seed)
+        for env, split in sorted(groups)
+    ]
+
+
+# -------------------------------------------------------------------------------- report
+
+
+class ReportEntry(Record):
+    """One evaluated model: what it is, how big, and its metrics per environment."""
+
+    name: str = Field(min_length=1, description="Display name, e.g. 'sad-s0'.")
+    method: str = Field(min_length=1, description="Training method, e.g. 'teacher', 'sad'.")
+    seed: int | None = Field(default=None, description="Training seed; None for the teacher.")
+    parameters: int = Field(ge=1, description="Number of model parameters.")
+    compression: float = Field(
+        gt=0.0, description="Teacher parameters / this model's parameters (1.0: the teacher)."
+    )
+    metrics: list[EnvMetrics] = Field(description="Metrics per (env, split).")
+    wall_s: float | None = Field(default=None, ge=0.0, description="Training wall time (s).")
+
+    @model_validator(mode="after")
+    def _one_per_env(self) -> ReportEntry:
+        keys = [(m.env, m.split) for m in self.metrics]
+        if len(keys) != len(set(keys)):
+            raise ValueError(f"{self.name}: several metrics for one (env, split): {keys}")
+        return self
+
+
+def _count(n: int) -> str:
+    for divisor, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
+        if n >= divisor:
+            return f"{n / divisor:.3g}{suffix}"
+    return str(n)
+
+
+def _pct(estimate: Estimate | None, with_ci: bool = False) -> str:
+    if estimate is None:
+        return "-"
+    text = f"{100 * estimate.value:.1f}"
+    return text + f" [{100 * estimate.low:.1f}, {100 * estimate.high:.1f}]" if with_ci else text
+
+
+def _num(estimate: Estimate | None) -> str:
+    return "-" if estimate is None else f"{estimate.value:.1f}"
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    # Written by hand: pandas' to_markdown needs `tabulate`, which is not a dependency.
+    def line(cells: list[str]) -> str:
+        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+    aligns = ["---"] * 2 + ["---:"] * (len(header) - 2)  # two text columns, then numbers
+    return "\n".join([line(header), "| " + " | ".join(aligns) + " |", *map(line, rows)])
+
+
+def _environments(entries: Sequence[ReportEntry]) -> list[tuple[str, str]]:
+    return sorted({(m.env, m.split) for e in entries for m in e.metrics})
+
+
+def _metrics_for(entry: ReportEntry, env: tuple[str, str]) -> EnvMetrics | None:
+    return next((m for m in entry.metrics if (m.env, m.split) == env), None)
+
+
+def _model_rows(entries: Sequence[ReportEntry], env: tuple[str, str]) -> list[list[str]]:
+    rows = []
+    for entry in entries:
+        m = _metrics_for(entry, env)
+        if m is None:
+            continue
+        rows.append(
+            [
+                entry.name,
+                entry.method,
+                "-" if entry.seed is None else str(entry.seed),
+                _count(entry.parameters),
+                f"{entry.compression:.1f}x",
+                str(m.episodes),
+                _pct(m.success_rate, with_ci=True),
+                _num(m.mean_steps),
+                _num(m.reasoning_tokens),
+                _pct(m.cot_match),
+                _pct(m.invalid_action_rate),
+                _num(m.tokens_per_s),
+                _duration(entry.wall_s),
+            ]
+        )
+    return rows
+
+
+def _seed_rows(entries: Sequence[ReportEntry], env: tuple[str, str]) -> list[list[str]]:
+    # Runs that differ only by seed: same method and same size (a method may come in sizes).
+    runs: dict[tuple[str, int], list[tuple[ReportEntry, float]]] = defaultdict(list)
+    for entry in entries:
+        m = _metrics_for(entry, env)
+        if m is not None:
+            runs[(entry.method, entry.parameters)].append((entry, 100 * m.success_rate.value))
+    rows = []
+    for (method, parameters), group in runs.items():
+        rates = np.array([rate for _, rate in group])
+        worst = min(group, key=lambda item: item[1])
+        best = max(group, key=lambda item: item[1])
+
+        def tagged(item: tuple[ReportEntry, float]) -> str:
+            seed = item[0].seed
+            return f"{item[1]:.1f}" + ("" if seed is None else f" (seed {seed})")
+
+        seeds = [str(e.seed) for e, _ in group if e.seed is not None]
+        rows.append(
+            [
+                method,
+                _count(parameters),
+                f"{group[0][0].compression:.1f}x",
+                str(len(group)),
+                ", ".join(seeds) or "-",
+                f"{rates.mean():.1f}",
+                f"{rates.std(ddof=1):.1f}" if len(group) > 1 else "-",
+                tagged(worst),
+                tagged(best),
+            ]
+        )
+    return rows
+
+
+def render_markdown(entries: Sequence[ReportEntry]) -> str:
+    """The report as markdown: per environment, a table of models and one over seeds."""
+    models_header = [
+        "Model",
+        "Method",
+        "Seed",
+        "Params",
+        "Compression",
+        "Episodes",
+        "Success % [95% CI]",
+        "Steps",
+        "Reasoning tokens",
+        "CoT match %",
+        "Invalid action %",
+        "Tokens/s",
+        "Train time",
+    ]
+    seeds_header = [
+        "Method",
+        "Params",
+        "Compression",
+        "Runs",
+        "Seeds",
+        "Mean success %",
+        "Std",
+        "Min",
+        "Max",
+    ]
+    parts = [
+        "# Evaluation report",
+        "",
+        "Intervals: 95% bootstrap percentile over episodes (CoT match: over tasks). "
+        "Invalid actions include actions replaced by grounding. "
+        "Compression: teacher parameters / model parameters.",
+    ]
+    for env, split in _environments(entries):
+        parts += [
+            "",
+            f"## {env} / {split}",
+            "",
+            _table(models_header, _model_rows(entries, (env, split))),
+            "",
+            "### Over seeds",
+            "",
+            _table(seeds_header, _seed_rows(entries, (env, split))),
+        ]
+    return "\n".join(parts) + "\n"
+
+
+def render_png(entries: Sequence[ReportEntry]) -> bytes:
+    """Bar charts of success rate with CI error bars, one panel per environment, as PNG."""
+    # A bare Figure renders through Agg without pyplot: no display, no global figure state.
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
+
+    envs = _environments(entries)
+    colours = {}
+    for entry in entries:
+        colours.setdefault(entry.method, f"C{len(colours) % 10}")
+    widest = max((sum(_metrics_for(e, env) is not None for e in entries) for env in envs), default=1)
+    fig = Figure(figsize=(max(4.0, 0.9 * widest + 1.5) * max(len(envs), 1), 4.5))
+    axes = fig.subplots(1, max(len(envs), 1), squeeze=False)[0]
+    if not envs:
+        axes[0].text(0.5, 0.5, "no metrics", ha="center", va="center")
+    for ax, env in zip(axes, envs, strict=False):
+        shown = [(e, m) for e in entries if (m := _metrics_for(e, env)) is not None]
+        values = np.array([100 * m.success_rate.value for _, m in shown])
+        lows = np.array([100 * m.success_rate.low for _, m in shown])
+        highs = np.array([100 * m.success_rate.high for _, m in shown])
+        # matplotlib rejects negative error lengths; a percentile interval may sit a hair off.
+        yerr = np.clip(np.stack([values - lows, highs - values]), 0.0, None)
+        x = np.arange(len(shown))
+        ax.bar(x, values, yerr=yerr, capsize=4, color=[colours[e.method] for e, _ in shown])
+        ax.set_xticks(x, [f"{e.name}\n{e.compression:.1f}x" for e, _ in shown], fontsize=8)
+        ax.set_ylim(0, 105)
+        ax.set_ylabel("Success rate (%)")
+        ax.set_title(f"{env[0]} / {env[1]}")
+        ax.grid(axis="y", alpha=0.3)
+    handles = [Patch(color=colour, label=method) for method, colour in colours.items()]
+    fig.legend(handles=handles, loc="upper right", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 0.9, 1))
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120)
+    return buffer.getvalue()
+
+
+def write_report(entries: Sequence[ReportEntry], out_dir: str | Path) -> dict[str, Path]:
+    """Write report.md, report.json and report.png atomically; return their paths by kind."""
+    if not entries:
+        raise ValueError("no report entries")
+    out_dir = Path(out_dir)
+    paths = {
+        "md": write_text_atomic(out_dir / "report.md", render_markdown(entries)),
+        "json": write_text_atomic(
+            out_dir / "report.json",
+            json.dumps([e.model_dump(mode="json") for e in entries], indent=2) + "\n",
+        ),
+    }
+    png = render_png(entries)
+    with atomic_write(out_dir / "report.png") as handle:
+        # files.py writes text; its binary buffer underneath takes the PNG bytes unchanged,
+        # and the temporary-file-then-rename guarantee still holds.
+        handle.flush()
+        handle.buffer.write(png)
+    paths["png"] = out_dir / "report.png"
+    return paths
+
+
+def read_report(path: str | Path) -> list[ReportEntry]:
+    """Entries back from a report.json written by `write_report`."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [ReportEntry.model_validate(item) for item in data]
