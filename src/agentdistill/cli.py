@@ -11,6 +11,10 @@ Usage:
     agentdistill tokenizer build --env alfworld --out DIR [--vocab-size 1024]
     agentdistill teacher train --config configs/teacher/default.yaml --out runs/teacher
     agentdistill rollout --policy expert|MODEL_DIR --env alfworld --split valid_unseen --out F
+    agentdistill distill --teacher DIR --trajectories F --out DIR [--config YAML] [--set method=sad]
+    agentdistill benchmark --model DIR --out DIR [--split valid_unseen] [--reference F]
+    agentdistill experiment --config configs/experiment/default.yaml --out runs/experiment
+        [--stage teacher|teacher_rollouts|segments|students|benchmarks|report ...]
 
 Every command that takes `--config` also takes `--set key.sub=value` overrides.
 """
@@ -444,6 +448,109 @@ def rollout(
     for key, value in summarize(trajectories).items():
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(table)
+
+
+@app.command("distill")
+def distill_cmd(
+    teacher: Annotated[Path, typer.Option(help="Teacher model folder (with its tokenizer).")],
+    trajectories: Annotated[Path, typer.Option(help="Teacher trajectory JSONL.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (resumes if present).")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Distil a student from teacher trajectories (method and losses from the config)."""
+    from agentdistill.distillation.trainer import DistillConfig, distill
+
+    try:
+        cfg = load_config(DistillConfig, config, set_)
+        data = read_jsonl(trajectories, Trajectory)
+        result = distill(cfg, teacher, data, out)
+    except (ConfigError, RecordFileError, ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    table = Table(title=f"{cfg.method} student -> {result.model_dir}")
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    rows = {
+        "trajectories": str(result.trajectories),
+        "parameters (teacher)": f"{result.student_parameters:,} ({result.teacher_parameters:,})",
+        "compression": f"{result.compression:.1f}x",
+        "steps / epochs": f"{result.train.steps} / {result.train.epochs:.2f}",
+        "final loss (REASON / ACT)": f"{result.train.final_reason_loss:.3f} / "
+        f"{result.train.final_act_loss:.3f}",
+        "train tokens/s": f"{result.train.tokens_per_s:,.0f}",
+        "wall time (cache + train)": f"{result.cache_s:.0f} s + {result.train.wall_s:.0f} s",
+    }
+    for key, value in rows.items():
+        table.add_row(key, value)
+    console.print(table)
+
+
+def _metrics_table(title: str, results: list) -> Table:
+    table = Table(title=title)
+    for column in ("model", "env/split", "success % [95% CI]", "steps", "reason tok", "CoT %"):
+        table.add_column(column, justify="right")
+    table.add_column("invalid %", justify="right")
+    for result in results:
+        for m in result.metrics:
+            sr, cot = m.success_rate, m.cot_match
+            table.add_row(
+                result.name,
+                f"{m.env}/{m.split}",
+                f"{100 * sr.value:.1f} [{100 * sr.low:.1f}, {100 * sr.high:.1f}]",
+                f"{m.mean_steps.value:.1f}",
+                f"{m.reasoning_tokens.value:.1f}",
+                f"{100 * cot.value:.1f}" if cot else "-",
+                f"{100 * m.invalid_action_rate.value:.1f}" if m.invalid_action_rate else "-",
+            )
+    return table
+
+
+@app.command("benchmark")
+def benchmark_cmd(
+    model: Annotated[Path, typer.Option(help="Model folder (with its tokenizer).")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for episodes + metrics.json.")],
+    env_name: Annotated[str, typer.Option("--env", help="Environment.")] = "alfworld",
+    reference: Annotated[
+        Path | None, typer.Option(help="The teacher's episodes on the same split (CoT match).")
+    ] = None,
+    name: Annotated[str, typer.Option(help="Name in reports ('teacher' compares to itself).")] = (
+        "model"
+    ),
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+) -> None:
+    """Benchmark a model: success, steps, reasoning length, CoT match, invalid actions (CIs)."""
+    from agentdistill.experiment import BenchmarkConfig, benchmark_model
+
+    try:
+        cfg = load_config(BenchmarkConfig, config, set_)
+        result = benchmark_model(model, out, cfg, env=env_name, name=name, reference_file=reference)
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
+    console.print(_metrics_table(f"benchmark -> {out}", [result]))
+
+
+@app.command("experiment")
+def experiment_cmd(
+    out: Annotated[Path, typer.Option("--out", "-o", help="Artifact root of the experiment.")],
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    stage: Annotated[
+        list[str] | None, typer.Option(help="Run only these stages (default: all, in order).")
+    ] = None,
+) -> None:
+    """The whole experiment: teacher, rollouts, segments, students, benchmarks, report."""
+    from agentdistill.experiment import STAGES, ExperimentConfig, run_experiment
+
+    try:
+        cfg = load_config(ExperimentConfig, config, set_)
+        paths = run_experiment(cfg, out, stage or STAGES)
+    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:
+        raise _fail(str(exc)) from exc
+    report = paths.report / "report.md"
+    if report.exists() and (not stage or "report" in stage):
+        typer.echo(report.read_text())  # plain: markdown tables must not be re-wrapped
+    console.print(f"artifacts under {paths.root}")
 
 
 if __name__ == "__main__":

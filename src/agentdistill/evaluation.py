@@ -295,7 +295,9 @@ def benchmark_metrics(
     for trajectory in trajectories:
         groups[(trajectory.task.env, trajectory.task.split)].append(trajectory)
     return [
-        _env_metrics(env, split, groups[(env, split)], tokenizer, teacher_trajectories, n_boot, seed)
+        _env_metrics(
+            env, split, groups[(env, split)], tokenizer, teacher_trajectories, n_boot, seed
+        )
         for env, split in sorted(groups)
     ]
 
@@ -481,11 +483,11 @@ def render_png(entries: Sequence[ReportEntry]) -> bytes:
     from matplotlib.patches import Patch
 
     envs = _environments(entries)
-    colours = {}
+    colours: dict[str, str] = {}  # method -> colour, in order of first appearance
     for entry in entries:
         colours.setdefault(entry.method, f"C{len(colours) % 10}")
-    widest = max((sum(_metrics_for(e, env) is not None for e in entries) for env in envs), default=1)
-    fig = Figure(figsize=(max(4.0, 0.9 * widest + 1.5) * max(len(envs), 1), 4.5))
+    bars = max((sum(_metrics_for(e, env) is not None for e in entries) for env in envs), default=1)
+    fig = Figure(figsize=(max(4.0, 0.9 * bars + 1.5) * max(len(envs), 1), 4.5))
     axes = fig.subplots(1, max(len(envs), 1), squeeze=False)[0]
     if not envs:
         axes[0].text(0.5, 0.5, "no metrics", ha="center", va="center")
@@ -499,6 +501,7 @@ def render_png(entries: Sequence[ReportEntry]) -> bytes:
         x = np.arange(len(shown))
         ax.bar(x, values, yerr=yerr, capsize=4, color=[colours[e.method] for e, _ in shown])
         ax.set_xticks(x, [f"{e.name}\n{e.compression:.1f}x" for e, _ in shown], fontsize=8)
+        ax.set_xlim(-0.6, bars - 0.4)  # same bar width in every panel, however many bars
         ax.set_ylim(0, 105)
         ax.set_ylabel("Success rate (%)")
         ax.set_title(f"{env[0]} / {env[1]}")

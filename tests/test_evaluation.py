@@ -1,0 +1,352 @@
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import PreTrainedTokenizerFast
+
+from agentdistill.evaluation import (
+    EnvMetrics,
+    Estimate,
+    ReportEntry,
+    benchmark_metrics,
+    bootstrap_ci,
+    bootstrap_ratio,
+    cot_match_rate,
+    read_report,
+    write_report,
+)
+from agentdistill.records import PolicyInfo, Step, Task, Timings, TokenCounts, Trajectory
+
+WORDS = ["a", "desk", "find", "go", "mug", "need", "the", "to"]
+
+
+@pytest.fixture(scope="module")
+def tok() -> PreTrainedTokenizerFast:
+    # One token per whitespace-separated word: counts below are done by hand.
+    vocab = {"[UNK]": 0, **{word: i + 1 for i, word in enumerate(WORDS)}}
+    raw = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    raw.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
+    return PreTrainedTokenizerFast(tokenizer_object=raw, unk_token="[UNK]")
+
+
+def step(reasoning: str = "", valid: bool | None = None, grounded: str | None = None) -> Step:
+    return Step(
+        reasoning=reasoning,
+        action="go to desk 1",
+        observation="ok",
+        action_valid=valid,
+        grounded_from=grounded,
+    )
+
+
+def traj(
+    task_id: str,
+    steps: list[Step],
+    success: bool = False,
+    *,
+    env: str = "alfworld",
+    split: str = "valid",
+    policy_s: float | None = None,
+    generated: int | None = None,
+) -> Trajectory:
+    return Trajectory(
+        task=Task(env=env, task_id=task_id, split=split, goal="put a mug on the desk"),
+        initial_observation="You are in a room.",
+        steps=steps,
+        success=success,
+        reward=float(success),
+        policy=PolicyInfo(name="test", kind="other"),
+        timings=Timings(wall_s=10.0, policy_s=policy_s),
+        token_counts=None if generated is None else TokenCounts(prompt=100, generated=generated),
+    )
+
+
+def episodes() -> list[Trajectory]:
+    return [
+        # 3 steps, reasoning 3 + 0 + 4 tokens, one rejected and one grounded action
+        traj(
+            "t1",
+            [step("find the mug", True), step("", False), step("go to the desk", grounded="gto")],
+            True,
+            policy_s=2.0,
+            generated=10,
+        ),
+        traj("t2", [step("the mug the mug", True)], False, policy_s=3.0, generated=20),
+        # no token counts: left out of tokens/s
+        traj("t3", [step("need a mug"), step("go")], True),
+        traj("w1", [step("find a desk")], True, env="webshop", split="test"),
+    ]
+
+
+def test_tokenizer_is_one_token_per_word(tok: PreTrainedTokenizerFast) -> None:
+    ids = tok("the mug the desk", add_special_tokens=False)["input_ids"]
+    assert len(ids) == 4 and 0 not in ids  # no [UNK]: every word is in the vocabulary
+
+
+def test_benchmark_metrics_hand_computed(tok: PreTrainedTokenizerFast) -> None:
+    alf, web = benchmark_metrics(episodes(), tok, n_boot=200)
+    assert (alf.env, alf.split, alf.episodes) == ("alfworld", "valid", 3)
+    assert (web.env, web.split, web.episodes) == ("webshop", "test", 1)
+    assert alf.success_rate.value == pytest.approx(2 / 3)
+    assert alf.mean_reward.value == pytest.approx(2 / 3)
+    assert alf.mean_steps.value == pytest.approx((3 + 1 + 2) / 3)
+    assert alf.reasoning_tokens.value == pytest.approx((7 + 4 + 4) / 3)
+    assert alf.invalid_action_rate is not None
+    assert alf.invalid_action_rate.value == pytest.approx(2 / 6)  # rejected + grounded
+    assert alf.invalid_action_rate.n == 3  # resampled by episode, not by step
+    assert alf.tokens_per_s is not None
+    assert alf.tokens_per_s.value == pytest.approx(30 / 5)
+    assert alf.tokens_per_s.n == 2
+    assert alf.cot_match is None  # no teacher given
+    assert web.tokens_per_s is None
+    assert web.reasoning_tokens.value == 3
+    assert web.success_rate == Estimate(value=1.0, low=1.0, high=1.0, n=1)
+
+
+def test_benchmark_metrics_without_steps(tok: PreTrainedTokenizerFast) -> None:
+    (metrics,) = benchmark_metrics([traj("t1", [])], tok, n_boot=50)
+    assert metrics.invalid_action_rate is None
+    assert metrics.mean_steps.value == 0
+
+
+def test_benchmark_metrics_rejects_empty(tok: PreTrainedTokenizerFast) -> None:
+    with pytest.raises(ValueError, match="no trajectories"):
+        benchmark_metrics([], tok)
+
+
+def cot_pair() -> tuple[list[Trajectory], list[Trajectory]]:
+    teacher = [
+        traj("t1", [step("the mug the desk")]),  # the x2, mug, desk
+        traj("t2", [step("go to"), step(""), step("the desk")]),  # go, to, the, desk
+        traj("t3", [step("")]),  # no reasoning: skipped
+    ]
+    student = [
+        traj("t1", [step("the the the mug")]),  # matches the x2 (not 3) + mug: 3 / 4
+        traj("t2", [step("desk desk"), step("find")]),  # matches desk once: 1 / 4
+        traj("t3", [step("the mug")]),
+        traj("t4", [step("the mug")]),  # not in the teacher: skipped
+    ]
+    return student, teacher
+
+
+def test_cot_match_hand_computed(tok: PreTrainedTokenizerFast) -> None:
+    student, teacher = cot_pair()
+    assert cot_match_rate(student, teacher, tok) == pytest.approx([3 / 4, 1 / 4])
+    assert cot_match_rate(teacher, teacher, tok) == [1.0, 1.0]
+
+
+def test_cot_match_matches_env_and_split(tok: PreTrainedTokenizerFast) -> None:
+    teacher = [traj("t1", [step("the mug")])]
+    other = [traj("t1", [step("the mug")], env="webshop"), traj("t1", [step("the")], split="x")]
+    assert cot_match_rate(other, teacher, tok) == []
+
+
+def test_cot_match_averages_episodes_of_a_task(tok: PreTrainedTokenizerFast) -> None:
+    teacher = [traj("t1", [step("the mug")])]
+    student = [traj("t1", [step("the mug")]), traj("t1", [step("go")])]
+    assert cot_match_rate(student, teacher, tok) == [0.5]
+    with pytest.raises(ValueError, match="several trajectories"):
+        cot_match_rate(student, student, tok)
+
+
+def test_cot_match_in_benchmark(tok: PreTrainedTokenizerFast) -> None:
+    student, teacher = cot_pair()
+    (metrics,) = benchmark_metrics(student, tok, teacher, n_boot=200)
+    assert metrics.cot_match is not None
+    assert metrics.cot_match.value == pytest.approx(0.5)
+    assert metrics.cot_match.n == 2  # resampled over matched tasks
+    (self_match,) = benchmark_metrics(teacher, tok, teacher, n_boot=200)
+    assert self_match.cot_match == Estimate(value=1.0, low=1.0, high=1.0, n=2)
+
+
+def test_bootstrap_ci_properties() -> None:
+    values = np.random.default_rng(1).random(50)
+    est = bootstrap_ci(values, seed=3)
+    assert est.n == 50
+    assert est.value == pytest.approx(values.mean())
+    assert est.low <= est.value <= est.high
+    assert est.high - est.low > 0
+    assert bootstrap_ci(values, seed=3) == est  # same seed, same interval
+    assert bootstrap_ci(values, seed=4) != est
+    wide = bootstrap_ci(values, seed=3, confidence=0.99)
+    assert wide.low <= est.low and wide.high >= est.high
+
+
+def test_bootstrap_ci_degenerate_and_median() -> None:
+    assert bootstrap_ci([2.5] * 7) == Estimate(value=2.5, low=2.5, high=2.5, n=7)
+    median = bootstrap_ci([1.0, 2.0, 3.0, 100.0, 4.0], statistic=np.median, n_boot=300)
+    assert median.value == 3.0
+    assert 1.0 <= median.low <= median.high <= 100.0
+
+
+def test_bootstrap_ratio_hand_example() -> None:
+    est = bootstrap_ratio([1, 2, 3], [2, 2, 4], n_boot=300)
+    assert est.value == pytest.approx(6 / 8)
+    assert 0.5 <= est.low <= est.value <= est.high <= 1.0
+    # every unit has ratio 1/2, so every resample does too
+    assert bootstrap_ratio([1, 2, 3], [2, 4, 6]) == Estimate(value=0.5, low=0.5, high=0.5, n=3)
+    # units without a denominator are kept; resamples of only those are dropped
+    assert bootstrap_ratio([0, 1], [0, 2]) == Estimate(value=0.5, low=0.5, high=0.5, n=2)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: bootstrap_ci([]), "empty"),
+        (lambda: bootstrap_ci([1.0, float("nan")]), "non-finite"),
+        (lambda: bootstrap_ci([1.0], n_boot=0), "n_boot"),
+        (lambda: bootstrap_ci([1.0], confidence=1.0), "confidence"),
+        (lambda: bootstrap_ratio([], []), "empty"),
+        (lambda: bootstrap_ratio([1.0], [1.0, 2.0]), "numerators"),
+        (lambda: bootstrap_ratio([1.0, 2.0], [0.0, 0.0]), "sum to zero"),
+    ],
+)
+def test_bootstrap_errors(call, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+
+
+@given(st.lists(unit, min_size=1, max_size=40), st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_ci_within_range_and_contains_mean(values: list[float], seed: int) -> None:
+    est = bootstrap_ci(values, n_boot=200, seed=seed)
+    eps = 1e-9  # float rounding of means of a permuted sample
+    assert min(values) - eps <= est.low <= est.high <= max(values) + eps
+    assert est.low - eps <= float(np.mean(values)) <= est.high + eps
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(min_value=0.0, max_value=10.0, allow_nan=False),
+            st.floats(min_value=0.1, max_value=10.0, allow_nan=False),
+        ),
+        min_size=1,
+        max_size=30,
+    )
+)
+@settings(max_examples=60, deadline=None)
+def test_ratio_within_unit_ratios(pairs: list[tuple[float, float]]) -> None:
+    # A ratio of sums is a weighted mean of unit ratios, so it stays between them.
+    num, den = zip(*pairs, strict=True)
+    est = bootstrap_ratio(num, den, n_boot=200)
+    ratios = [n / d for n, d in pairs]
+    eps = 1e-9
+    assert min(ratios) - eps <= est.low <= est.value + eps
+    assert est.value - eps <= est.high <= max(ratios) + eps
+
+
+def fixed(success: float, episodes: int = 100) -> EnvMetrics:
+    def point(value: float) -> Estimate:
+        return Estimate(value=value, low=value * 0.8, high=min(1.0, value * 1.2), n=episodes)
+
+    return EnvMetrics(
+        env="alfworld",
+        split="valid",
+        episodes=episodes,
+        success_rate=point(success),
+        mean_reward=point(success),
+        mean_steps=Estimate(value=12.0, low=11.0, high=13.0, n=episodes),
+        reasoning_tokens=Estimate(value=80.0, low=70.0, high=90.0, n=episodes),
+    )
+
+
+def report_entries(tok: PreTrainedTokenizerFast) -> list[ReportEntry]:
+    _, teacher = cot_pair()
+    return [
+        ReportEntry(
+            name="teacher",
+            method="teacher",
+            parameters=7_000_000_000,
+            compression=1.0,
+            metrics=benchmark_metrics(teacher, tok, teacher, n_boot=100),
+        ),
+        ReportEntry(
+            name="sad-s0",
+            method="sad",
+            seed=0,
+            parameters=660_000_000,
+            compression=7e9 / 660e6,
+            metrics=[fixed(0.30)],
+            wall_s=5400.0,
+        ),
+        ReportEntry(
+            name="sad-s1",
+            method="sad",
+            seed=1,
+            parameters=660_000_000,
+            compression=7e9 / 660e6,
+            metrics=[fixed(0.40)],
+        ),
+        ReportEntry(
+            name="seqkd-s0",
+            method="seqkd",
+            seed=0,
+            parameters=660_000_000,
+            compression=7e9 / 660e6,
+            metrics=[fixed(0.2)],
+        ),
+        ReportEntry(
+            name="sad-web",
+            method="sad",
+            seed=0,
+            parameters=660_000_000,
+            compression=7e9 / 660e6,
+            metrics=benchmark_metrics(episodes()[3:], tok, n_boot=100),
+        ),
+    ]
+
+
+def test_write_report(tmp_path: Path, tok: PreTrainedTokenizerFast) -> None:
+    entries = report_entries(tok)
+    paths = write_report(entries, tmp_path / "out")
+    assert set(paths) == {"md", "json", "png"}
+    # atomic writes leave no temporary files behind
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "report.json",
+        "report.md",
+        "report.png",
+    ]
+
+    md = paths["md"].read_text()
+    for entry in entries:
+        assert f"| {entry.name} |" in md
+    assert "## alfworld / valid" in md and "## webshop / test" in md
+    assert "10.6x" in md and "1.0x" in md and "7B" in md and "660M" in md
+    assert "30.0 [24.0, 36.0]" in md  # success % with its interval
+    assert "1.5 h" in md  # training wall time
+    over_seeds = md.split("### Over seeds")[1].split("##")[0]
+    # sad over seeds 0 and 1: mean 35.0, worst and best run named by seed
+    assert "| sad | 660M | 10.6x | 2 | 0, 1 | 35.0 | 7.1 | 30.0 (seed 0) | 40.0 (seed 1) |" in (
+        over_seeds
+    )
+    assert "| seqkd |" in over_seeds and "| teacher |" in over_seeds
+
+    assert read_report(paths["json"]) == entries
+    raw = json.loads(paths["json"].read_text())
+    assert [ReportEntry.model_validate(item) for item in raw] == entries
+
+    assert paths["png"].read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
+
+
+def test_write_report_rejects_nothing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="no report entries"):
+        write_report([], tmp_path)
+
+
+def test_report_entry_one_metrics_per_env() -> None:
+    with pytest.raises(ValueError, match="several metrics"):
+        ReportEntry(
+            name="x",
+            method="sad",
+            parameters=10,
+            compression=2.0,
+            metrics=[fixed(0.1), fixed(0.2)],
+        )

@@ -1,0 +1,121 @@
+"""The smoke experiment end to end through the CLI: every stage, real training and rollouts."""
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agentdistill.cli import app
+from agentdistill.config import load_config
+from agentdistill.evaluation import read_report
+from agentdistill.experiment import ExperimentConfig, ExperimentPaths
+
+CONFIGS = Path(__file__).parents[1] / "configs" / "experiment"
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("experiment")
+    result = runner.invoke(
+        app, ["experiment", "--config", str(CONFIGS / "smoke.yaml"), "--out", str(root)]
+    )
+    assert result.exit_code == 0, result.output
+    return root
+
+
+@pytest.mark.parametrize("name", ["default.yaml", "smoke.yaml"])
+def test_experiment_configs_validate(name) -> None:
+    config = load_config(ExperimentConfig, CONFIGS / name)
+    assert config.students() and len({n for n, _, _ in config.students()}) == len(config.students())
+
+
+def test_smoke_experiment_lands_every_artifact(smoke_run) -> None:
+    paths = ExperimentPaths(smoke_run)
+    config = load_config(ExperimentConfig, CONFIGS / "smoke.yaml")
+    assert (paths.teacher / "train" / "model" / "model.safetensors").exists()
+    assert paths.distill_data.exists()
+    segments = json.loads((paths.segments / "summary.json").read_text())
+    assert segments["span_coverage"] == 1.0 and segments["act_tokens"] > 0
+    assert (paths.teacher_cache / "meta.json").exists()
+    entries = read_report(paths.report / "report.json")
+    assert [e.name for e in entries] == ["teacher"] + [n for n, _, _ in config.students()]
+    teacher = entries[0]
+    for entry in entries[1:]:
+        assert entry.compression == pytest.approx(teacher.parameters / entry.parameters)
+        assert entry.compression > 3
+        metrics = entry.metrics[0]
+        assert metrics.episodes == config.benchmark.limit
+        assert 0.0 <= metrics.success_rate.low <= metrics.success_rate.high <= 1.0
+    assert (paths.report / "report.png").read_bytes()[:4] == b"\x89PNG"
+    stages = [json.loads(line)["stage"] for line in (smoke_run / "timings.jsonl").open()]
+    assert stages[:2] == ["teacher", "teacher_rollouts"] and stages[-1].startswith("benchmark:")
+
+
+def test_rerun_skips_finished_stages(smoke_run) -> None:
+    metrics = smoke_run / "benchmarks" / "sad-s0" / "metrics.json"
+    stamp = metrics.stat().st_mtime_ns
+    result = runner.invoke(
+        app,
+        [
+            "experiment",
+            "--config",
+            str(CONFIGS / "smoke.yaml"),
+            "--out",
+            str(smoke_run),
+            "--stage",
+            "students",
+            "--stage",
+            "benchmarks",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    assert metrics.stat().st_mtime_ns == stamp
+
+
+def test_benchmark_and_distill_commands(smoke_run, tmp_path) -> None:
+    paths = ExperimentPaths(smoke_run)
+    result = runner.invoke(
+        app,
+        [
+            "benchmark",
+            "--model",
+            str(paths.student("seqkd-s0") / "model"),
+            "--out",
+            str(tmp_path / "bench"),
+            "--reference",
+            str(paths.benchmark("teacher") / "valid_unseen.jsonl"),
+            "--set",
+            "limit=2",
+            "--set",
+            "max_steps=3",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    saved = json.loads((tmp_path / "bench" / "metrics.json").read_text())
+    assert saved["metrics"][0]["episodes"] == 2
+    bad = runner.invoke(
+        app,
+        [
+            "distill",
+            "--teacher",
+            str(paths.root / "teacher" / "train" / "model"),
+            "--trajectories",
+            str(paths.distill_data),
+            "--out",
+            str(tmp_path / "d"),
+            "--set",
+            "method=magic",
+        ],
+    )
+    assert bad.exit_code == 2 and "method" in bad.output
+
+
+def test_unknown_stage_is_refused(tmp_path) -> None:
+    result = runner.invoke(
+        app,
+        ["experiment", "--config", str(CONFIGS / "smoke.yaml"), "--out", str(tmp_path)]
+        + ["--stage", "everything"],
+    )
+    assert result.exit_code == 2 and "unknown stage" in result.output
