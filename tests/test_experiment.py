@@ -115,7 +115,14 @@ def test_benchmark_and_distill_commands(smoke_run, tmp_path) -> None:
 def test_unknown_stage_is_refused(tmp_path) -> None:
     result = runner.invoke(
         app,
-        ["experiment", "--config", str(CONFIGS / "smoke.yaml"), "--out", str(tmp_path)]
-        + ["--stage", "everything"],
+        [
+            "experiment",
+            "--config",
+            str(CONFIGS / "smoke.yaml"),
+            "--out",
+            str(tmp_path),
+            "--stage",
+            "everything",
+        ],
     )
     assert result.exit_code == 2 and "unknown stage" in result.output

@@ -1,0 +1,1 @@
+"""agentdistill's Dagster code location: the distillation chain as software-defined assets."""
