@@ -1,16 +1,28 @@
 # Usage:
-#   make run    set up (first time) and run the main job (teacher bootstrap + evaluation)
-#   make smoke  the same path on the smoke profile
-#   make test   set up (first time) and run the test suite
-#   make lint   ruff over the project
+#   make run        set up (first time) and run the main job: the whole Dagster chain on the
+#                   default profile (local sqlite MLflow, local Dagster storage, local DVC cache)
+#   make test       set up (first time) and run the test suite (ruff + pytest)
+#   make smoke      the same chain on the smoke profile, in a few minutes
+#   make dvc-repro  the chain through DVC (PROFILE=smoke|default, default: params.yaml)
+#   make ui         the Dagster UI (http://127.0.0.1:3000)
+#   make mlflow-ui  the MLflow UI on the local store (http://127.0.0.1:5000)
+#   make lint       ruff over the project
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# DVC pins antlr4 4.9 (hydra), Dagster's selection parser needs 4.13: DVC gets its own venv
+# and `.venv/bin/dvc` points at it (see README, "Dagster and DVC side by side").
+DVC_VENV := .venv-dvc
+DVC_STAMP := $(DVC_VENV)/.installed
+export DAGSTER_HOME := $(CURDIR)/.dagster_home
+export MLFLOW_DISABLE_TELEMETRY := true
+export HF_HUB_OFFLINE := 1
+export DO_NOT_TRACK := 1
 
-.PHONY: setup run smoke test lint clean
+.PHONY: setup data run smoke dvc-repro ui mlflow-ui test lint clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(DVC_STAMP) $(DAGSTER_HOME)/dagster.yaml
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,22 +30,40 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-# The main job: expert data -> tokenizer -> teacher (resumes if interrupted) -> the teacher's
-# rollouts on ALFWorld valid_unseen -> their segmentation report. About 20 minutes on 2 cores.
-run: setup
-	$(BIN)/agentdistill teacher train --config configs/teacher/default.yaml --out runs/teacher
-	$(BIN)/agentdistill rollout --policy runs/teacher/train/model --split valid_unseen \
-		--batch-size 34 --out runs/teacher/valid_unseen.jsonl
-	$(BIN)/agentdistill segment report runs/teacher/valid_unseen.jsonl --out runs/teacher/segments \
-		--set format.name=alfworld --set tokenizer=runs/teacher/tokenizer
+$(DVC_STAMP): $(STAMP)
+	test -x $(DVC_VENV)/bin/python || $(PYTHON) -m venv $(DVC_VENV)
+	$(DVC_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(DVC_VENV)/bin/python -m pip install --quiet 'dvc>=3.67,<4'
+	ln -sf ../../$(DVC_VENV)/bin/dvc $(BIN)/dvc
+	touch $(DVC_STAMP)
 
-# The same path on the smoke profile, in about a minute.
-smoke: setup
-	$(BIN)/agentdistill teacher train --config configs/teacher/smoke.yaml --out runs/smoke
-	$(BIN)/agentdistill rollout --policy runs/smoke/train/model --split valid_unseen --limit 8 \
-		--out runs/smoke/valid_unseen.jsonl
-	$(BIN)/agentdistill segment report runs/smoke/valid_unseen.jsonl --out runs/smoke/segments \
-		--set format.name=alfworld --set tokenizer=runs/smoke/tokenizer
+$(DAGSTER_HOME)/dagster.yaml:
+	mkdir -p $(DAGSTER_HOME)
+	printf 'telemetry:\n  enabled: false\n' > $@
+
+# Raw inputs (tracked by data.dvc): the generated ALFWorld task suites. Deterministic, so a
+# fresh clone regenerates exactly the versioned data (or `dvc pull` fetches it).
+data: setup
+	@for split in train valid_seen valid_unseen; do \
+		test -f data/alfworld/$$split.jsonl || \
+		$(BIN)/agentdistill env tasks alfworld --split $$split --out data/alfworld/$$split.jsonl; \
+	done
+
+run: setup data
+	$(BIN)/dg launch --job distillation_chain
+
+smoke: setup data
+	AGENTDISTILL_PROFILE=configs/experiment/smoke.yaml AGENTDISTILL_ROOT=runs/dagster-smoke \
+		$(BIN)/dg launch --job distillation_chain
+
+dvc-repro: setup data
+	$(if $(PROFILE),$(BIN)/dvc exp run -S profile=$(PROFILE),$(BIN)/dvc repro)
+
+ui: setup
+	$(BIN)/dg dev
+
+mlflow-ui: setup
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
 test: setup
 	$(BIN)/ruff check .
@@ -44,4 +74,4 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) $(DVC_VENV) runs .dagster_home

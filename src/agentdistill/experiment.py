@@ -423,7 +423,28 @@ def run_report(config: ExperimentConfig, paths: ExperimentPaths) -> dict[str, Pa
                 wall_s=summary.train.wall_s + summary.cache_s,
             )
         )
-    return write_report(entries, paths.report)
+    files = write_report(entries, paths.report)
+    # flat numbers per model (`dvc metrics show`, MLflow): success with its CI, size
+    leaderboard = {
+        entry.name: {
+            "parameters": entry.parameters,
+            "compression": round(entry.compression, 2),
+            **{
+                f"{m.env}_{key}": round(value, 4)
+                for m in entry.metrics
+                for key, value in (
+                    ("success", m.success_rate.value),
+                    ("success_low", m.success_rate.low),
+                    ("success_high", m.success_rate.high),
+                    ("steps", m.mean_steps.value),
+                )
+            },
+        }
+        for entry in entries
+    }
+    files["leaderboard"] = paths.report / "leaderboard.json"
+    write_text_atomic(files["leaderboard"], json.dumps(leaderboard, indent=2))
+    return files
 
 
 STAGES = ("teacher", "teacher_rollouts", "segments", "students", "benchmarks", "report")
