@@ -11,6 +11,7 @@ links). Students and benchmarks exist per method of the profile the graph is bui
 """
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -406,7 +407,16 @@ def build_definitions(
         assets=assets,
         asset_checks=[teacher_success_above_floor, segments_cover_every_span],
         resources=resources,
-        jobs=[dg.define_asset_job("distillation_chain", selection=dg.AssetSelection.all())],
+        jobs=[
+            dg.define_asset_job(
+                "distillation_chain",
+                selection=dg.AssetSelection.all(),
+                # training saturates the cores: one step at a time unless told otherwise
+                executor_def=dg.multiprocess_executor.configured(
+                    {"max_concurrent": int(os.environ.get("AGENTDISTILL_MAX_CONCURRENT", "1"))}
+                ),
+            )
+        ],
     )
 
 
