@@ -60,7 +60,8 @@ dvc-repro: setup data
 	$(if $(PROFILE),$(BIN)/dvc exp run -S profile=$(PROFILE),$(BIN)/dvc repro)
 
 ui: setup
-	$(BIN)/dg dev
+	# `dg dev` expects src/dagster_project when a src/ folder exists; dagster dev loads the module
+	$(BIN)/dagster dev -m dagster_project.definitions
 
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --host 127.0.0.1 --port 5000
