@@ -75,3 +75,18 @@ def test_string_selection_materializes_a_subset(chain) -> None:
     assert "span_segments" in keys and "student_sad" in keys and "teacher" not in keys
     summary = json.loads((experiment.paths().segments / "summary.json").read_text())
     assert summary["span_coverage"] == 1.0
+
+
+def test_promote_command_applies_the_rule(chain) -> None:
+    from typer.testing import CliRunner
+
+    from agentdistill.cli import app
+
+    _, _, mlflow, _, _ = chain
+    uri = mlflow.tracker().tracking_uri
+    runner = CliRunner()
+    args = ["promote", "--tracking-uri", uri, "--model-name", "smoke-student"]
+    result = runner.invoke(app, [*args, "--floor", "0"])
+    assert result.exit_code == 0 and "champion" in result.output
+    nobody = runner.invoke(app, [*args, "--floor", "1.01"])
+    assert nobody.exit_code == 1 and "no champion" in nobody.output

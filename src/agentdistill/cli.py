@@ -15,6 +15,7 @@ Usage:
     agentdistill benchmark --model DIR --out DIR [--split valid_unseen] [--reference F]
     agentdistill experiment --config configs/experiment/default.yaml --out runs/experiment
         [--stage teacher|teacher_rollouts|segments|students|benchmarks|report ...]
+    agentdistill promote [--floor 0.2]      # MLflow: set the `champion` alias by the rule
 
 Every command that takes `--config` also takes `--set key.sub=value` overrides.
 """
@@ -551,6 +552,31 @@ def experiment_cmd(
     if report.exists() and (not stage or "report" in stage):
         typer.echo(report.read_text())  # plain: markdown tables must not be re-wrapped
     console.print(f"artifacts under {paths.root}")
+
+
+@app.command("promote")
+def promote_cmd(
+    floor: Annotated[
+        float, typer.Option(help="A candidate's success CI lower bound must reach this.")
+    ] = 0.0,
+    model_name: Annotated[
+        str, typer.Option("--model-name", help="Registered model.")
+    ] = "agentdistill-student",
+    tracking_uri: Annotated[
+        str | None, typer.Option(help="MLflow URI (default: the local store under mlflow/).")
+    ] = None,
+) -> None:
+    """Point the MLflow `champion` alias at the best registered student (rule: see tracking)."""
+    from agentdistill.tracking import Tracker, TrackingConfig, offline_environment
+
+    offline_environment()
+    tracker = Tracker(
+        TrackingConfig(tracking_uri=tracking_uri, registered_model=model_name, success_floor=floor)
+    )
+    version, reason = tracker.promote_champion()
+    console.print(reason)
+    if version is None:
+        raise typer.Exit(code=1)
 
 
 if __name__ == "__main__":
