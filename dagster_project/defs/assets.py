@@ -30,6 +30,7 @@ from agentdistill.experiment import (
     run_teacher_rollouts,
     teacher_dir,
 )
+from agentdistill.files import write_text_atomic
 from agentdistill.records import Trajectory, read_jsonl, write_jsonl
 from agentdistill.rollout import summarize
 from agentdistill.teacher import expert_trajectories as play_expert
@@ -283,7 +284,9 @@ def _student_asset(method: str) -> dg.AssetsDefinition:
                     "parameters": str(summary.student_parameters),
                 },
             )
-            (paths.student(name) / "mlflow_run.json").write_text(json.dumps({"run_id": run_id}))
+            write_text_atomic(
+                paths.student(name) / "mlflow_run.json", json.dumps({"run_id": run_id})
+            )
             if run_id:
                 links[f"mlflow_run/{name}"] = dg.MetadataValue.url(tracker.run_url(run_id))
             rows.append(

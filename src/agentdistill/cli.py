@@ -97,6 +97,16 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+def _summary_table(title: str, rows: dict[str, str]) -> Table:
+    """A two-column what/value table printed at the end of a command."""
+    table = Table(title=title)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    for key, value in rows.items():
+        table.add_row(key, value)
+    return table
+
+
 def _read(file: Path, skip_invalid: bool) -> tuple[list[Trajectory], ReadReport]:
     report = ReadReport()
     try:
@@ -380,9 +390,6 @@ def teacher_train(
     except ConfigError as exc:
         raise _fail(str(exc)) from exc
     result = bootstrap_teacher(cfg, out)
-    table = Table(title=f"teacher -> {result.model_dir}")
-    table.add_column("what")
-    table.add_column("value", justify="right")
     rows = {
         "expert episodes": f"{result.expert_trajectories} ({result.expert_success_rate:.0%} won)",
         "parameters": f"{result.parameters:,}",
@@ -392,9 +399,7 @@ def teacher_train(
         "train tokens/s": f"{result.train.tokens_per_s:,.0f}",
         "train wall time": f"{result.train.wall_s:.0f} s",
     }
-    for key, value in rows.items():
-        table.add_row(key, value)
-    console.print(table)
+    console.print(_summary_table(f"teacher -> {result.model_dir}", rows))
 
 
 @app.command()
@@ -468,9 +473,6 @@ def distill_cmd(
         result = distill(cfg, teacher, data, out)
     except (ConfigError, RecordFileError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
-    table = Table(title=f"{cfg.method} student -> {result.model_dir}")
-    table.add_column("what")
-    table.add_column("value", justify="right")
     rows = {
         "trajectories": str(result.trajectories),
         "parameters (teacher)": f"{result.student_parameters:,} ({result.teacher_parameters:,})",
@@ -481,9 +483,7 @@ def distill_cmd(
         "train tokens/s": f"{result.train.tokens_per_s:,.0f}",
         "wall time (cache + train)": f"{result.cache_s:.0f} s + {result.train.wall_s:.0f} s",
     }
-    for key, value in rows.items():
-        table.add_row(key, value)
-    console.print(table)
+    console.print(_summary_table(f"{cfg.method} student -> {result.model_dir}", rows))
 
 
 def _metrics_table(title: str, results: list) -> Table:

@@ -73,6 +73,20 @@ def build_model(
     return LlamaForCausalLM(config)
 
 
+def build_model_for_tokenizer(
+    preset: str | ModelPreset, tokenizer: Any, seed: int = 0
+) -> LlamaForCausalLM:
+    """`build_model` sized to `tokenizer`'s vocabulary, with its special token ids."""
+    return build_model(
+        preset,
+        vocab_size=len(tokenizer),
+        seed=seed,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+    )
+
+
 def load_model(
     name_or_path: str | Path,
     *,

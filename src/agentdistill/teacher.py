@@ -21,7 +21,7 @@ from agentdistill.config import Config, FormatConfig
 from agentdistill.environments.registry import make_env, make_suite
 from agentdistill.files import write_text_atomic
 from agentdistill.formats import ReactFormat
-from agentdistill.models import build_model, count_parameters, load_model
+from agentdistill.models import build_model_for_tokenizer, count_parameters, load_model
 from agentdistill.policies.expert import ExpertPolicy
 from agentdistill.policies.hf import DecodingConfig, HFPolicy
 from agentdistill.records import Trajectory, read_jsonl, write_jsonl
@@ -125,14 +125,7 @@ def bootstrap_teacher(
     if not (tokenizer_dir / "tokenizer.json").exists():
         build_tokenizer(trajectories, fmt, config.vocab_size, tokenizer_dir, config.format.preamble)
     tokenizer = load_tokenizer(tokenizer_dir)
-    model = build_model(
-        config.preset,
-        vocab_size=len(tokenizer),
-        seed=config.model_seed,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-    )
+    model = build_model_for_tokenizer(config.preset, tokenizer, config.model_seed)
     train_config = config.train.model_copy(update={"format": config.format})
     summary = train_lm(model, tokenizer, trajectories, train_config, out / "train")
     result = TeacherSummary(

@@ -210,6 +210,7 @@ def train_lm(
     resume: bool = True,
     show_progress: bool = True,
     order: Sequence[int] | None = None,
+    segmented: tuple[list[Segmentation], int] | None = None,
 ) -> TrainSummary:
     """Train `model` on `trajectories`; resumable; returns the run summary.
 
@@ -217,11 +218,12 @@ def train_lm(
     trajectories in `trajectories`, so a loss can look up per-trajectory data such as cached
     teacher log-probabilities). `order` (a permutation of trajectory indices) replaces the
     shuffled length-bucketed batches by batches taken in that order: a curriculum.
+    `segmented` is `segment_all(trajectories, tokenizer, config)` when the caller has it already.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "checkpoint"
-    segs, cut = segment_all(trajectories, tokenizer, config)
+    segs, cut = segmented or segment_all(trajectories, tokenizer, config)
     if not segs:
         raise ValueError("no trajectories to train on")
     lengths = [len(s) for s in segs]

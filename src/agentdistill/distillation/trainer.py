@@ -38,7 +38,12 @@ from agentdistill.distillation.losses import (
 )
 from agentdistill.distillation.teacher_cache import TeacherCache, build_teacher_cache
 from agentdistill.files import write_text_atomic
-from agentdistill.models import PRESETS, build_model, count_parameters, load_model
+from agentdistill.models import (
+    PRESETS,
+    build_model_for_tokenizer,
+    count_parameters,
+    load_model,
+)
 from agentdistill.records import Trajectory
 from agentdistill.segmentation import Segmentation
 from agentdistill.tokenizer import load_tokenizer
@@ -175,14 +180,7 @@ def kd_loss_fn(
 def build_student(config: DistillConfig, tokenizer: Any) -> Any:
     """A preset built from scratch with `tokenizer`'s vocabulary, or a user's HF model."""
     if config.student in PRESETS:
-        return build_model(
-            config.student,
-            vocab_size=len(tokenizer),
-            seed=config.student_seed,
-            pad_token_id=tokenizer.pad_token_id,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-        )
+        return build_model_for_tokenizer(config.student, tokenizer, config.student_seed)
     return load_model(config.student)
 
 
@@ -216,9 +214,10 @@ def distill(
     needs_cache = config.method in KL_METHODS and config.teacher_source == "cache"
     if config.method in KL_METHODS or config.curriculum:
         check_shared_vocabulary(tokenizer, student_tokenizer, teacher, student)
+    segmented = segment_all(trajectories, student_tokenizer, train_config)
     if needs_cache or config.curriculum:
         began = time.perf_counter()
-        segs, _ = segment_all(trajectories, student_tokenizer, train_config)
+        segs = segmented[0]
         cache = build_teacher_cache(
             teacher,
             segs,
@@ -250,6 +249,7 @@ def distill(
         loss_fn=loss_fn,
         show_progress=show_progress,
         order=order,
+        segmented=segmented,
     )
     student_parameters = count_parameters(student)
     result = DistillSummary(
