@@ -1,15 +1,14 @@
-"""Resources: where the chain writes and which profile it runs (`ExperimentResource`), and the
+"""Resources: which profile the chain runs and where it writes (`ExperimentResource`), and the
 MLflow store it tracks to (`MLflowResource`)."""
 
 import os
 from pathlib import Path
 
 import dagster as dg
-import yaml
 
 from agentdistill.config import load_config
 from agentdistill.experiment import ExperimentConfig, ExperimentPaths
-from agentdistill.tracking import Tracker, TrackingConfig, offline_environment
+from agentdistill.tracking import Tracker, offline_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,54 +23,37 @@ class ExperimentResource(dg.ConfigurableResource):
     """The experiment profile and the artifact root every asset writes under."""
 
     profile: str = "configs/experiment/default.yaml"
-    """Experiment YAML (see configs/experiment/)."""
+    """Experiment YAML (see configs/experiment/): format, data, teacher floor, tracking."""
     root: str = "runs/dagster"
-    """Artifact root: teacher/, teacher_rollouts/, segments/, students/, benchmarks/, report/."""
+    """Artifact root: teacher/, teacher_benchmark/, teacher_rollouts/, segments/, ..."""
     overrides: list[str] = []  # noqa: RUF012 - pydantic copies defaults
     """`key.sub=value` settings applied over the profile, e.g. `seeds=[0]`."""
-    teacher_floor: float = 0.0
-    """Blocking check: the teacher's success rate must reach this before distillation."""
 
     def config(self) -> ExperimentConfig:
-        return load_config(ExperimentConfig, from_repo(self.profile), list(self.overrides))
+        config = load_config(ExperimentConfig, from_repo(self.profile), list(self.overrides))
+        # the profile's data folder, like every other relative path, is the repository's
+        return config.model_copy(update={"data_dir": str(from_repo(config.data_dir))})
 
     def paths(self) -> ExperimentPaths:
         return ExperimentPaths(from_repo(self.root))
 
-    def data_version(self) -> str:
-        """The DVC hash of the raw inputs (`data.dvc`), to tag runs with; '' when absent."""
-        dvc_file = REPO_ROOT / "data.dvc"
-        if not dvc_file.exists():
-            return ""
-        outs = (yaml.safe_load(dvc_file.read_text()) or {}).get("outs") or [{}]
-        return str(outs[0].get("md5", ""))
-
 
 class MLflowResource(dg.ConfigurableResource):
-    """The MLflow store (local sqlite under `root` unless `tracking_uri` is set)."""
+    """The MLflow store: the profile's `tracking` settings, with these overrides."""
 
     tracking_uri: str | None = None
-    """An MLflow server or database URI; None: the local store under `root`."""
-    root: str = "mlflow"
-    """Local store folder (mlflow.db + artifacts/)."""
-    experiment: str = "agentdistill"
-    """MLflow experiment name."""
-    registered_model: str = "agentdistill-student"
-    """Registered model the students are versions of."""
-    success_floor: float = 0.0
-    """Champion rule: a student's success CI lower bound must reach this."""
+    """An MLflow server or database URI; None: the profile's (or $MLFLOW_TRACKING_URI)."""
+    root: str | None = None
+    """Local store folder (mlflow.db + artifacts/); None: the profile's (`mlflow/`)."""
 
-    def tracker(self) -> Tracker:
+    def tracker(self, config: ExperimentConfig) -> Tracker:
         offline_environment()
-        return Tracker(
-            TrackingConfig(
-                tracking_uri=self.tracking_uri,
-                root=str(from_repo(self.root)),
-                experiment=self.experiment,
-                registered_model=self.registered_model,
-                success_floor=self.success_floor,
-            )
-        )
+        settings = config.tracking
+        if self.tracking_uri:
+            settings = settings.model_copy(update={"tracking_uri": self.tracking_uri})
+        root = self.root if self.root is not None else settings.root
+        settings = settings.model_copy(update={"root": str(from_repo(root))})
+        return Tracker(settings, env=config.env)
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
@@ -80,7 +62,6 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
         "experiment": ExperimentResource(
             profile=os.environ.get("AGENTDISTILL_PROFILE", "configs/experiment/default.yaml"),
             root=os.environ.get("AGENTDISTILL_ROOT", "runs/dagster"),
-            teacher_floor=float(os.environ.get("AGENTDISTILL_TEACHER_FLOOR", "0.0")),
         ),
         "mlflow": MLflowResource(tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None),
     }

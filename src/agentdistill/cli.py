@@ -14,8 +14,9 @@ Usage:
     agentdistill distill --teacher DIR --trajectories F --out DIR [--config YAML] [--set method=sad]
     agentdistill benchmark --model DIR --out DIR [--split valid_unseen] [--reference F]
     agentdistill experiment --config configs/experiment/default.yaml --out runs/experiment
-        [--stage teacher|teacher_rollouts|segments|students|benchmarks|report ...]
-    agentdistill promote [--floor 0.2]      # MLflow: set the `champion` alias by the rule
+        [--stage tasks|teacher|teacher_benchmark|teacher_rollouts|segments|students|
+                 benchmarks|report ...] [--no-track]
+    agentdistill promote [--floor 0.2] [--profile default]   # MLflow: the `champion` alias
 
 Every command that takes `--config` also takes `--set key.sub=value` overrides.
 """
@@ -79,6 +80,30 @@ SetOpt = Annotated[
 FormatOpt = Annotated[
     str, typer.Option("--format", "-f", help=f"Text format: {', '.join(FORMAT_NAMES)}.")
 ]
+ModelFormatOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        "-f",
+        help=f"Text format ({', '.join(FORMAT_NAMES)}); default: the one the model records "
+        "(it was trained with it).",
+    ),
+]
+PreambleOpt = Annotated[
+    Path | None,
+    typer.Option(help="Text file put before every task (instructions or few-shot examples)."),
+]
+DataOpt = Annotated[
+    Path, typer.Option("--data", help="Folder of the task files (<env>/<split>.jsonl).")
+]
+
+
+def _format(name: str | None, preamble: Path | None) -> FormatConfig | None:
+    """A format from --format/--preamble (None when neither is given)."""
+    if name is None and preamble is None:
+        return None
+    text = preamble.read_text(encoding="utf-8") if preamble is not None else ""
+    return FormatConfig(name=name or "alfworld", preamble=text)  # type: ignore[arg-type]
 
 
 @app.callback()
@@ -367,9 +392,10 @@ def tokenizer_build(
     format: FormatOpt = "alfworld",
 ) -> None:
     """Play the expert on the train split and train the offline tokenizer on its text."""
+    from agentdistill.task_data import load_tasks
     from agentdistill.teacher import build_tokenizer, expert_trajectories
 
-    trajectories = expert_trajectories(env_name, "train", tasks, seed=0)
+    trajectories = expert_trajectories(load_tasks(env_name, "train", limit=tasks).tasks, seed=0)
     fmt = FormatConfig(name=format).build()  # type: ignore[arg-type]
     build_tokenizer(trajectories, fmt, vocab_size, out)
     size = len(load_tokenizer(out))
@@ -381,15 +407,27 @@ def teacher_train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (resumes if present).")],
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    env_name: Annotated[str, typer.Option("--env", help="Environment.")] = "alfworld",
+    format: FormatOpt = "alfworld",
+    preamble: PreambleOpt = None,
+    data: DataOpt = Path("data"),
 ) -> None:
-    """Bootstrap the teacher: expert data -> tokenizer -> teacher preset trained on it."""
+    """Bootstrap the teacher: expert data -> tokenizer -> teacher preset trained on it.
+
+    The format (and preamble) is recorded in the model folder: rollouts, distillation and
+    benchmarks then prompt the teacher exactly as it was trained.
+    """
+    from agentdistill.task_data import load_tasks
     from agentdistill.teacher import TeacherConfig, bootstrap_teacher
 
     try:
         cfg = load_config(TeacherConfig, config, set_)
-    except ConfigError as exc:
+        fmt = _format(format, preamble)
+        assert fmt is not None
+        tasks = load_tasks(env_name, "train", data, limit=cfg.train_tasks)
+    except (ConfigError, ValueError, RecordFileError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
-    result = bootstrap_teacher(cfg, out)
+    result = bootstrap_teacher(cfg, out, fmt, tasks=tasks.tasks)
     rows = {
         "expert episodes": f"{result.expert_trajectories} ({result.expert_success_rate:.0%} won)",
         "parameters": f"{result.parameters:,}",
@@ -413,7 +451,9 @@ def rollout(
     temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Sampling / expert seed.")] = 0,
-    format: FormatOpt = "alfworld",
+    format: ModelFormatOpt = None,
+    preamble: PreambleOpt = None,
+    data: DataOpt = Path("data"),
     naive: Annotated[bool, typer.Option(help="Use the naive (no KV cache) engine.")] = False,
     ground: Annotated[
         bool, typer.Option(help="Map inadmissible actions to the closest admissible command.")
@@ -421,24 +461,28 @@ def rollout(
     engine: EngineOpt = None,
 ) -> None:
     """Roll out a policy on a split; write validated trajectories and print a summary."""
-    from agentdistill.environments.registry import make_env, make_suite
+    from agentdistill.config import resolve_format
+    from agentdistill.environments.registry import make_env
     from agentdistill.policies.expert import ExpertPolicy
     from agentdistill.policies.hf import DecodingConfig
     from agentdistill.records import write_jsonl
     from agentdistill.rollout import RolloutConfig, run_rollouts, summarize
+    from agentdistill.task_data import load_tasks
     from agentdistill.teacher import load_policy
 
     try:
-        tasks = make_suite(env_name).tasks(split)[:limit]
+        tasks = load_tasks(env_name, split, data, limit=limit).tasks
         if policy == "expert":
             chosen = ExpertPolicy(env_name, seed)
         else:
             decoding = DecodingConfig(
                 temperature=temperature, top_p=top_p, seed=seed, ground_actions=ground
             )
-            fmt = FormatConfig(name=format).build()  # type: ignore[arg-type]
-            chosen = load_policy(policy, fmt, decoding, cached=not naive)
-    except (ValueError, FileNotFoundError) as exc:
+            fmt = resolve_format(policy, _format(format, preamble))
+            chosen = load_policy(
+                policy, fmt.build(), decoding, preamble=fmt.preamble, cached=not naive
+            )
+    except (ValueError, FileNotFoundError, RecordFileError) as exc:
         raise _fail(str(exc)) from exc
     trajectories = run_rollouts(
         chosen,
@@ -463,14 +507,20 @@ def distill_cmd(
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (resumes if present).")],
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    format: ModelFormatOpt = None,
+    preamble: PreambleOpt = None,
 ) -> None:
-    """Distil a student from teacher trajectories (method and losses from the config)."""
+    """Distil a student from teacher trajectories (method and losses from the config).
+
+    The trajectories are rendered in the format the teacher was trained with (recorded in
+    its folder; --format/--preamble for a teacher that records none).
+    """
     from agentdistill.distillation.trainer import DistillConfig, distill
 
     try:
         cfg = load_config(DistillConfig, config, set_)
         data = read_jsonl(trajectories, Trajectory)
-        result = distill(cfg, teacher, data, out)
+        result = distill(cfg, teacher, data, out, fmt=_format(format, preamble))
     except (ConfigError, RecordFileError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
     rows = {
@@ -514,19 +564,31 @@ def benchmark_cmd(
     reference: Annotated[
         Path | None, typer.Option(help="The teacher's episodes on the same split (CoT match).")
     ] = None,
-    name: Annotated[str, typer.Option(help="Name in reports ('teacher' compares to itself).")] = (
-        "model"
-    ),
+    name: Annotated[str, typer.Option(help="Name in reports.")] = "model",
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    format: ModelFormatOpt = None,
+    preamble: PreambleOpt = None,
+    data: DataOpt = Path("data"),
 ) -> None:
-    """Benchmark a model: success, steps, reasoning length, CoT match, invalid actions (CIs)."""
+    """Benchmark a model: success, steps, reasoning length, CoT match, invalid actions (CIs).
+
+    The model is prompted in the format it records (it was trained with it), preamble
+    included; the tasks come from the data folder.
+    """
+    from agentdistill.config import resolve_format
     from agentdistill.experiment import BenchmarkConfig, benchmark_model
+    from agentdistill.task_data import load_tasks
+    from agentdistill.teacher import load_policy
 
     try:
         cfg = load_config(BenchmarkConfig, config, set_)
-        result = benchmark_model(model, out, cfg, env=env_name, name=name, reference_file=reference)
-    except (ConfigError, ValueError, FileNotFoundError) as exc:
+        fmt = resolve_format(model, _format(format, preamble))
+        policy = load_policy(model, fmt.build(), cfg.decoding, preamble=fmt.preamble, name=name)
+        tasks = load_tasks(env_name, cfg.split, data, limit=cfg.limit)
+        ref = read_jsonl(reference, Trajectory) if reference is not None else None
+        result = benchmark_model(policy, tasks, out, cfg, env=env_name, reference=ref)
+    except (ConfigError, ValueError, FileNotFoundError, RecordFileError) as exc:
         raise _fail(str(exc)) from exc
     console.print(_metrics_table(f"benchmark -> {out}", [result]))
 
@@ -539,14 +601,19 @@ def experiment_cmd(
     stage: Annotated[
         list[str] | None, typer.Option(help="Run only these stages (default: all, in order).")
     ] = None,
+    track: Annotated[
+        bool, typer.Option("--track/--no-track", help="Log runs to MLflow (the profile's store).")
+    ] = True,
 ) -> None:
-    """The whole experiment: teacher, rollouts, segments, students, benchmarks, report."""
+    """The whole experiment: tasks, teacher, teacher benchmark (floor), rollouts, segments,
+    students, benchmarks, report; every stage logs its MLflow runs (idempotently)."""
     from agentdistill.experiment import STAGES, ExperimentConfig, run_experiment
 
     try:
-        cfg = load_config(ExperimentConfig, config, set_)
+        cfg = load_config(ExperimentConfig, config, [*(set_ or []), *(
+            [] if track else ["tracking.enabled=false"])])  # fmt: skip
         paths = run_experiment(cfg, out, stage or STAGES)
-    except (ConfigError, ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ConfigError, ValueError, FileNotFoundError, RecordFileError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc
     report = paths.report / "report.md"
     if report.exists() and (not stage or "report" in stage):
@@ -559,21 +626,30 @@ def promote_cmd(
     floor: Annotated[
         float, typer.Option(help="A candidate's success CI lower bound must reach this.")
     ] = 0.0,
+    env_name: Annotated[str, typer.Option("--env", help="Environment of the students.")] = (
+        "alfworld"
+    ),
+    profile: Annotated[
+        str | None, typer.Option(help="Only versions of this profile compete (tag profile).")
+    ] = None,
+    alias: Annotated[str, typer.Option(help="Registry alias to set.")] = "champion",
     model_name: Annotated[
-        str, typer.Option("--model-name", help="Registered model.")
-    ] = "agentdistill-student",
+        str | None,
+        typer.Option("--model-name", help="Registered model (default: agentdistill-ENV-student)."),
+    ] = None,
     tracking_uri: Annotated[
         str | None, typer.Option(help="MLflow URI (default: the local store under mlflow/).")
     ] = None,
 ) -> None:
-    """Point the MLflow `champion` alias at the best registered student (rule: see tracking)."""
+    """Point an MLflow alias at the best registered student (rule: see tracking)."""
     from agentdistill.tracking import Tracker, TrackingConfig, offline_environment
 
     offline_environment()
-    tracker = Tracker(
-        TrackingConfig(tracking_uri=tracking_uri, registered_model=model_name, success_floor=floor)
-    )
-    version, reason = tracker.promote_champion()
+    settings = TrackingConfig(tracking_uri=tracking_uri, success_floor=floor, champion_alias=alias)
+    if model_name:
+        settings = settings.model_copy(update={"registered_model": model_name})
+    tracker = Tracker(settings, env=env_name)
+    version, reason = tracker.promote_champion(profile=profile)
     console.print(reason)
     if version is None:
         raise typer.Exit(code=1)

@@ -45,6 +45,49 @@ class FormatConfig(Config):
     def build(self) -> ReactFormat:
         return get_format(self.name, numbered=self.numbered)
 
+    def save(self, model_dir: str | Path) -> Path:
+        """Record in a model folder the format (and preamble) the model was trained with."""
+        from agentdistill.files import write_text_atomic
+
+        return write_text_atomic(Path(model_dir) / FORMAT_FILE, self.model_dump_json(indent=2))
+
+    @classmethod
+    def recorded(cls, model_dir: str | Path) -> FormatConfig | None:
+        """The format a model folder records (None: not one of ours, e.g. a user's HF model)."""
+        path = Path(model_dir) / FORMAT_FILE
+        if not path.exists():
+            return None
+        try:
+            return cls.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise ConfigError(f"{path}: not a valid format record ({exc})") from exc
+
+
+#: The file in a model folder that records its text format (`FormatConfig.save`).
+FORMAT_FILE = "agentdistill_format.json"
+
+
+def resolve_format(model_dir: str | Path, given: FormatConfig | None) -> FormatConfig:
+    """The format to use with a model: the given one, which must agree with the recorded one.
+
+    A model is evaluated (and distilled from) in the format it was trained with, preamble
+    included; a different one is an error, not a silent mismatch.
+    """
+    recorded = FormatConfig.recorded(model_dir)
+    if given is None:
+        if recorded is None:
+            raise ConfigError(
+                f"{model_dir}: the model records no text format ({FORMAT_FILE}); give one "
+                "(e.g. --format alfworld)"
+            )
+        return recorded
+    if recorded is not None and recorded != given:
+        raise ConfigError(
+            f"{model_dir}: trained with format {recorded.model_dump()}, but "
+            f"{given.model_dump()} was asked for; a model must be prompted as it was trained"
+        )
+    return given
+
 
 def apply_override(data: dict[str, Any], override: str) -> None:
     """Set `a.b.c=value` in nested dict `data` (value parsed as YAML)."""

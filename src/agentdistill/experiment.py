@@ -1,21 +1,30 @@
-"""The whole distillation experiment as stages: teacher -> rollouts -> segments -> students ->
-benchmarks -> report. The CLI (`agentdistill experiment`), the DVC stages and the Dagster
-assets all call these functions; each reads its inputs from, and writes its outputs under,
-one artifact root:
+"""The whole distillation experiment as stages: tasks -> teacher -> teacher benchmark (floor)
+-> rollouts -> segments -> students -> benchmarks -> report. The CLI (`agentdistill
+experiment`), the DVC stages and the Dagster assets all call these functions; each reads its
+inputs from `data/` and the artifact root, writes its outputs under the root, and logs its
+MLflow runs itself (idempotently: a stage re-run on the same inputs reuses its run):
 
     config = load_config(ExperimentConfig, "configs/experiment/default.yaml")
     paths = ExperimentPaths(Path("runs/experiment"))
-    teacher_dir = run_teacher(config, paths)
-    rollouts = run_teacher_rollouts(config, paths)
-    ...
+    run_experiment(config, paths.root)            # or one stage: run_teacher(config, paths)
+
+One source of truth per run:
+- format: `config.format` (with its preamble) is the text format of the teacher's training,
+  its rollouts, the students' training and every benchmark; each trained model folder records
+  it (`agentdistill_format.json`) and a model is never prompted in another one.
+- data: the tasks are read from `config.data_dir` (`data/<env>/<split>.jsonl`, tracked by
+  DVC); the SHA-256 of what was read tags every MLflow run.
+- tracking: every stage logs through one `Tracker` (`config.tracking`; `enabled: false` opts
+  out), keyed by stage, resolved config and input hashes (`fingerprints.run_key`).
 
 Layout under the root:
     teacher/                 expert_train.jsonl, tokenizer/, train/model/ (the teacher)
+    teacher_benchmark/       <split>.jsonl, metrics.json, floor.json (the teacher floor check)
     teacher_rollouts/        train_all.jsonl (every episode), train.jsonl (kept), summary.json
     segments/                summary.json (span token counts, coverage), teacher_cache/
     students/<name>/         model/, metrics.jsonl, distill_summary.json (name: sad-s0, ...)
     benchmarks/<name>/       <split>.jsonl (episodes), metrics.json
-    report/                  report.md, report.png, report.json
+    report/                  report.md, report.png, report.json, leaderboard.json
 
 Every stage is idempotent: it skips work whose outputs exist (training resumes).
 """
@@ -24,27 +33,34 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
-from agentdistill.config import Config, FormatConfig
+from agentdistill.config import Config, FormatConfig, resolve_format
 from agentdistill.distillation.losses import KL_METHODS, Method
 from agentdistill.distillation.teacher_cache import build_teacher_cache
 from agentdistill.distillation.trainer import DistillConfig, DistillSummary, distill
-from agentdistill.environments.registry import make_env, make_suite
+from agentdistill.environments.registry import make_env
 from agentdistill.evaluation import EnvMetrics, ReportEntry, benchmark_metrics, write_report
 from agentdistill.files import write_text_atomic
+from agentdistill.fingerprints import combined_hash, file_sha256, model_sha256, run_key
 from agentdistill.formats import SpanLabel
 from agentdistill.models import count_parameters, load_model
-from agentdistill.policies.hf import DecodingConfig
-from agentdistill.records import Trajectory, read_jsonl, write_jsonl
+from agentdistill.policies.hf import DecodingConfig, HFPolicy
+from agentdistill.policies.trivial import TRIVIAL_POLICIES, TrivialPolicy
+from agentdistill.records import Task, Trajectory, read_jsonl, write_jsonl
 from agentdistill.rollout import RolloutConfig, run_rollouts, summarize
 from agentdistill.segmentation import Segmentation
+from agentdistill.task_data import DEFAULT_DATA_DIR, TaskFile, load_tasks
 from agentdistill.teacher import TeacherConfig, bootstrap_teacher, load_policy
 from agentdistill.tokenizer import load_tokenizer
+from agentdistill.tracking import Tracker, TrackingConfig
 from agentdistill.training import segment_all
 
 log = logging.getLogger(__name__)
@@ -85,10 +101,52 @@ class BenchmarkConfig(Config):
     seed: int = Field(default=0, description="Bootstrap seed.")
 
 
+class TeacherFloorConfig(Config):
+    """The bar a teacher must clear before any student is distilled from it.
+
+    The floor is `best trivial policy's success + margin` on the benchmark tasks (the trivial
+    policies are played on the same tasks, see `policies/trivial.py`), or a fixed `absolute`
+    floor instead. A teacher no better than random play has nothing worth distilling; the
+    margin makes "better" mean more than noise: with 134 valid_unseen games a 10-point gap
+    is about twice the standard error of a success rate near 20%.
+    """
+
+    trivial_policies: list[str] = Field(
+        default_factory=lambda: list(TRIVIAL_POLICIES),
+        description=f"Trivial policies played on the benchmark tasks ({TRIVIAL_POLICIES}).",
+    )
+    margin: float = Field(
+        default=0.10, ge=0.0, le=1.0, description="Success the teacher needs above the best."
+    )
+    absolute: float | None = Field(
+        default=None,
+        ge=0.0,
+        le=1.0,
+        description="A fixed floor instead of trivial + margin (only the smoke profile uses 0).",
+    )
+    seed: int = Field(default=0, description="Seed of the random trivial policy.")
+
+
 class ExperimentConfig(Config):
     """The whole experiment: a teacher, its rollouts, the students, their benchmark."""
 
+    name: str = Field(
+        default="custom",
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Profile name: tags every MLflow run and model version; the champion "
+        "rule compares only versions of one profile.",
+    )
     env: str = Field(default="alfworld", description="Environment.")
+    data_dir: str = Field(
+        default=DEFAULT_DATA_DIR,
+        description="Folder of the task files (`<env>/<split>.jsonl`, tracked by DVC); a "
+        "missing file is generated from the environment's suite.",
+    )
+    format: FormatConfig = Field(
+        default_factory=lambda: FormatConfig(name="alfworld"),
+        description="The text format and preamble of every stage: teacher training, teacher "
+        "rollouts, student training and every benchmark.",
+    )
     teacher: TeacherConfig = Field(
         default_factory=TeacherConfig, description="Offline teacher bootstrap."
     )
@@ -96,6 +154,10 @@ class ExperimentConfig(Config):
         default=None,
         description="An existing teacher (HF model folder with its tokenizer): skips the "
         "bootstrap. Students are built with its tokenizer.",
+    )
+    teacher_floor: TeacherFloorConfig = Field(
+        default_factory=TeacherFloorConfig,
+        description="The teacher must clear this before students are trained.",
     )
     rollouts: TeacherRolloutConfig = Field(
         default_factory=TeacherRolloutConfig, description="Teacher rollouts."
@@ -115,12 +177,29 @@ class ExperimentConfig(Config):
         description="Methods trained with the first seed only.",
     )
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig, description="Evaluation.")
+    tracking: TrackingConfig = Field(
+        default_factory=TrackingConfig, description="MLflow store, registry and champion rule."
+    )
 
     def students(self) -> list[tuple[str, Method, int]]:
         """(name, method, seed) of every student, e.g. ('sad-s0', 'sad', 0)."""
         runs = [(m, s) for m in self.methods for s in self.seeds]
         runs += [(m, self.seeds[0]) for m in self.ablations if self.seeds]
         return [(f"{m}-s{s}", m, s) for m, s in runs]
+
+    def student_config(self, method: Method, seed: int) -> DistillConfig:
+        """The resolved settings of one student (what it trains with and what is logged)."""
+        return self.distill.model_copy(
+            update={
+                "method": method,
+                "student_seed": seed,
+                "train": self.distill.train.model_copy(update={"seed": seed}),
+            }
+        )
+
+    def content(self) -> dict[str, Any]:
+        """The config without where it is tracked (the store does not change a result)."""
+        return self.model_dump(mode="json", exclude={"tracking"})
 
 
 class ExperimentPaths:
@@ -129,6 +208,7 @@ class ExperimentPaths:
     def __init__(self, root: str | Path) -> None:
         self.root = Path(root)
         self.teacher = self.root / "teacher"
+        self.teacher_benchmark = self.root / "teacher_benchmark"
         self.rollouts = self.root / "teacher_rollouts"
         self.segments = self.root / "segments"
         self.students = self.root / "students"
@@ -143,11 +223,16 @@ class ExperimentPaths:
     def distill_data(self) -> Path:
         return self.rollouts / "train.jsonl"
 
+    @property
+    def floor(self) -> Path:
+        return self.teacher_benchmark / "floor.json"
+
     def student(self, name: str) -> Path:
         return self.students / name
 
     def benchmark(self, name: str) -> Path:
-        return self.benchmarks / name
+        """Benchmark folder of a model ('teacher' or a student name)."""
+        return self.teacher_benchmark if name == "teacher" else self.benchmarks / name
 
 
 class StageTiming(BaseModel):
@@ -165,7 +250,46 @@ def _timed(paths: ExperimentPaths, stage: str, began: float) -> None:
         handle.write("\n")
 
 
+# ---- tracking -------------------------------------------------------------------------------
+
+
+def make_tracker(config: ExperimentConfig) -> Tracker:
+    """The experiment's tracker (its registered model is the environment's).
+
+    `$MLFLOW_TRACKING_URI`, when set, replaces a profile that names no tracking URI (as in
+    Dagster's `MLflowResource`): the CLI, DVC and Dagster then log to the same store.
+    """
+    settings = config.tracking
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri and not settings.tracking_uri:
+        settings = settings.model_copy(update={"tracking_uri": uri})
+    return Tracker(settings, env=config.env)
+
+
+def _base_tags(config: ExperimentConfig, tags: Mapping[str, str] | None) -> dict[str, str]:
+    return {"profile": config.name, "env": config.env, **(tags or {})}
+
+
+def _fmt_dump(config: ExperimentConfig) -> dict[str, Any]:
+    return config.format.model_dump(mode="json")
+
+
 # ---- stages ---------------------------------------------------------------------------------
+
+
+def train_tasks(config: ExperimentConfig, limit: int | None = None) -> TaskFile:
+    return load_tasks(config.env, "train", config.data_dir, limit=limit)
+
+
+def benchmark_tasks(config: ExperimentConfig) -> TaskFile:
+    return load_tasks(
+        config.env, config.benchmark.split, config.data_dir, limit=config.benchmark.limit
+    )
+
+
+def run_tasks(config: ExperimentConfig) -> dict[str, TaskFile]:
+    """The task files every stage reads (generated when absent, and logged as such)."""
+    return {"train": train_tasks(config), config.benchmark.split: benchmark_tasks(config)}
 
 
 def teacher_dir(config: ExperimentConfig, paths: ExperimentPaths) -> Path:
@@ -175,18 +299,159 @@ def teacher_dir(config: ExperimentConfig, paths: ExperimentPaths) -> Path:
     return paths.teacher / "train" / "model"
 
 
-def run_teacher(config: ExperimentConfig, paths: ExperimentPaths) -> Path:
-    """Bootstrap the offline teacher (resumes; skips a finished one)."""
+def model_policy(
+    config: ExperimentConfig, model_dir: str | Path, decoding: DecodingConfig, name: str
+) -> HFPolicy:
+    """A model of the experiment as a policy: the experiment's format and preamble.
+
+    A model folder that records another format (it was trained with it) is an error.
+    """
+    fmt = resolve_format(model_dir, config.format)
+    return load_policy(model_dir, fmt.build(), decoding, preamble=fmt.preamble, name=name)
+
+
+@dataclass
+class TeacherOutcome:
+    model_dir: Path
+    run_id: str
+    summary: dict[str, Any] | None
+
+
+def run_teacher(
+    config: ExperimentConfig,
+    paths: ExperimentPaths,
+    tracker: Tracker | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> TeacherOutcome:
+    """Bootstrap the offline teacher (resumes; skips a finished one); log its training run."""
     began = time.perf_counter()
     target = teacher_dir(config, paths)
     if config.teacher_model:
         if not (target / "config.json").exists():
             raise FileNotFoundError(f"teacher_model {target}: no config.json there")
-        return target
-    if not (paths.teacher / "teacher_summary.json").exists():
-        bootstrap_teacher(config.teacher, paths.teacher)
+        resolve_format(target, config.format)
+        return TeacherOutcome(target, "", None)
+    tasks = train_tasks(config, config.teacher.train_tasks)
+    summary_file = paths.teacher / "teacher_summary.json"
+    if not summary_file.exists():
+        bootstrap_teacher(config.teacher, paths.teacher, config.format, tasks=tasks.tasks)
         _timed(paths, "teacher", began)
-    return target
+    tracker = tracker or make_tracker(config)
+    logged = {"teacher": config.teacher.model_dump(mode="json"), "format": _fmt_dump(config)}
+    key = run_key("teacher", {**logged, "profile": config.name}, {"train_tasks": tasks.sha256})
+    run_id = tracker.log_training(
+        "teacher",
+        logged,
+        paths.teacher / "train",
+        tags={**_base_tags(config, tags), "role": "teacher", "data_sha256": tasks.sha256},
+        run_key=key,
+    )
+    return TeacherOutcome(target, run_id, json.loads(summary_file.read_text()))
+
+
+class FloorResult(BaseModel):
+    """The teacher floor check (`teacher_benchmark/floor.json`)."""
+
+    teacher_success: float
+    trivial_success: dict[str, float]
+    floor: float
+    rule: str
+    passed: bool
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="The profile's teacher_floor it was computed with."
+    )
+
+
+class TeacherBelowFloorError(RuntimeError):
+    """The teacher does not clear the profile's floor: distilling it would prove nothing."""
+
+
+def teacher_floor(
+    config: ExperimentConfig, teacher_success: float, tasks: Sequence[Task]
+) -> FloorResult:
+    """Play the trivial policies on the benchmark tasks; the floor and whether it is met."""
+    settings = config.teacher_floor
+    trivial: dict[str, float] = {}
+    for kind in settings.trivial_policies:
+        episodes = run_rollouts(
+            TrivialPolicy(kind, settings.seed),
+            lambda: make_env(config.env),
+            tasks,
+            RolloutConfig(batch_size=64, max_steps=config.benchmark.max_steps),
+            seed=settings.seed,
+        )
+        trivial[kind] = sum(t.success for t in episodes) / max(len(episodes), 1)
+    if settings.absolute is not None:
+        floor, rule = settings.absolute, f"fixed floor {settings.absolute:g}"
+    else:
+        best = max(trivial.values(), default=0.0)
+        floor = best + settings.margin
+        rule = f"best trivial policy ({best:.3f}) + margin {settings.margin:g}"
+    return FloorResult(
+        teacher_success=teacher_success,
+        trivial_success=trivial,
+        floor=floor,
+        rule=rule,
+        passed=teacher_success >= floor,
+        settings=settings.model_dump(mode="json"),
+    )
+
+
+def read_floor(paths: ExperimentPaths) -> FloorResult:
+    if not paths.floor.exists():
+        raise FileNotFoundError(
+            f"{paths.floor}: the teacher has not been benchmarked yet (stage teacher_benchmark)"
+        )
+    return FloorResult.model_validate_json(paths.floor.read_text())
+
+
+def require_floor(paths: ExperimentPaths) -> FloorResult:
+    """The floor result, or `TeacherBelowFloorError` when the teacher did not clear it."""
+    floor = read_floor(paths)
+    if not floor.passed:
+        raise TeacherBelowFloorError(
+            f"the teacher wins {floor.teacher_success:.1%} of the benchmark, below the floor "
+            f"{floor.floor:.1%} ({floor.rule}; trivial policies: "
+            + ", ".join(f"{k} {v:.1%}" for k, v in floor.trivial_success.items())
+            + "): no student is distilled from it. Train a better teacher or change "
+            "teacher_floor in the profile."
+        )
+    return floor
+
+
+@dataclass
+class BenchmarkOutcome:
+    result: BenchmarkResult
+    run_id: str
+    version: int | None = None
+
+
+def run_teacher_benchmark(
+    config: ExperimentConfig,
+    paths: ExperimentPaths,
+    tracker: Tracker | None = None,
+    tags: Mapping[str, str] | None = None,
+    enforce: bool = True,
+) -> tuple[BenchmarkOutcome, FloorResult]:
+    """The teacher on the benchmark split, and the floor check (`floor.json`).
+
+    With `enforce` a teacher below the floor raises `TeacherBelowFloorError` (the CLI and
+    DVC stop there); Dagster reads `floor.json` in a blocking asset check instead.
+    """
+    tracker = tracker or make_tracker(config)
+    outcome = run_benchmark(config, paths, "teacher", teacher_dir(config, paths), tracker, tags)
+    stale = not paths.floor.exists() or read_floor(
+        paths
+    ).settings != config.teacher_floor.model_dump(mode="json")
+    if stale:  # the trivial policies take seconds: recompute when the profile's floor moved
+        tasks = benchmark_tasks(config)
+        success = outcome.result.metrics[0].success_rate.value
+        floor = teacher_floor(config, success, tasks.tasks)
+        write_text_atomic(paths.floor, floor.model_dump_json(indent=2))
+    floor = read_floor(paths)
+    if enforce:
+        require_floor(paths)
+    return outcome, floor
 
 
 def run_teacher_rollouts(config: ExperimentConfig, paths: ExperimentPaths) -> Path:
@@ -195,13 +460,12 @@ def run_teacher_rollouts(config: ExperimentConfig, paths: ExperimentPaths) -> Pa
         return paths.distill_data
     began = time.perf_counter()
     settings = config.rollouts
-    tasks = make_suite(config.env).tasks("train")[: settings.tasks]
-    fmt = config.distill.format.build()
-    policy = load_policy(teacher_dir(config, paths), fmt, settings.decoding, name="teacher")
+    tasks = train_tasks(config, settings.tasks)
+    policy = model_policy(config, teacher_dir(config, paths), settings.decoding, name="teacher")
     episodes = run_rollouts(
         policy,
         lambda: make_env(config.env),
-        tasks,
+        tasks.tasks,
         RolloutConfig(batch_size=settings.batch_size, max_steps=settings.max_steps),
         seed=settings.decoding.seed,
     )
@@ -212,14 +476,19 @@ def run_teacher_rollouts(config: ExperimentConfig, paths: ExperimentPaths) -> Pa
             "(train a better teacher or set rollouts.keep=all)"
         )
     write_jsonl(paths.rollouts / "train_all.jsonl", episodes)
-    summary = {**summarize(episodes), "kept": len(kept), "keep": settings.keep}
+    summary = {
+        **summarize(episodes),
+        "kept": len(kept),
+        "keep": settings.keep,
+        "data_sha256": tasks.sha256,
+    }
     write_text_atomic(paths.rollouts / "summary.json", json.dumps(summary, indent=2))
     write_jsonl(paths.distill_data, kept)
     _timed(paths, "teacher_rollouts", began)
     return paths.distill_data
 
 
-def run_segments(config: ExperimentConfig, paths: ExperimentPaths) -> dict[str, float]:
+def run_segments(config: ExperimentConfig, paths: ExperimentPaths) -> dict[str, Any]:
     """Segment the distillation data with the student tokenizer; build the teacher cache."""
     summary_file = paths.segments / "summary.json"
     if summary_file.exists():
@@ -228,8 +497,7 @@ def run_segments(config: ExperimentConfig, paths: ExperimentPaths) -> dict[str, 
     teacher = teacher_dir(config, paths)
     tokenizer = load_tokenizer(teacher)
     trajectories = read_jsonl(paths.distill_data, Trajectory)
-    train = config.distill.train.model_copy(update={"format": config.distill.format})
-    segs, cut = segment_all(trajectories, tokenizer, train)
+    segs, cut = segment_all(trajectories, tokenizer, config.format, config.distill.train.max_length)
     counts = {label.name: sum(s.counts()[label.name] for s in segs) for label in SpanLabel}
     total = sum(counts.values())
     summary = {
@@ -278,27 +546,63 @@ def span_coverage(trajectories: Sequence[Trajectory], segs: Sequence[Segmentatio
     return covered / max(total, 1)
 
 
+@dataclass
+class StudentOutcome:
+    summary: DistillSummary
+    run_id: str
+
+
 def run_student(
-    config: ExperimentConfig, paths: ExperimentPaths, method: Method, seed: int
-) -> DistillSummary:
-    """Distil one student (resumes; skips a finished one)."""
-    out = paths.student(f"{method}-s{seed}")
+    config: ExperimentConfig,
+    paths: ExperimentPaths,
+    method: Method,
+    seed: int,
+    tracker: Tracker | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> StudentOutcome:
+    """Distil one student (resumes; skips a finished one); log its training run.
+
+    Refused while the teacher has not cleared its floor (`require_floor`).
+    """
+    require_floor(paths)
+    name = f"{method}-s{seed}"
+    out = paths.student(name)
+    settings = config.student_config(method, seed)
     if (out / "distill_summary.json").exists():
-        return DistillSummary.model_validate_json((out / "distill_summary.json").read_text())
-    began = time.perf_counter()
-    settings = config.distill.model_copy(
-        update={
+        summary = DistillSummary.model_validate_json((out / "distill_summary.json").read_text())
+    else:
+        began = time.perf_counter()
+        trajectories = read_jsonl(paths.distill_data, Trajectory)
+        summary = distill(
+            settings,
+            teacher_dir(config, paths),
+            trajectories,
+            out,
+            fmt=config.format,
+            cache_dir=paths.teacher_cache,
+        )
+        _timed(paths, f"student:{name}", began)
+    tracker = tracker or make_tracker(config)
+    logged = {"distill": settings.model_dump(mode="json"), "format": _fmt_dump(config)}
+    inputs = {
+        "trajectories": file_sha256(paths.distill_data),
+        "teacher": model_sha256(teacher_dir(config, paths)),
+    }
+    run_id = tracker.log_training(
+        name,
+        logged,
+        out,
+        tags={
+            **_base_tags(config, tags),
+            "role": "student",
             "method": method,
-            "student_seed": seed,
-            "train": config.distill.train.model_copy(update={"seed": seed}),
-        }
+            "seed": str(seed),
+            "parameters": str(summary.student_parameters),
+            "trajectories_sha256": inputs["trajectories"],
+        },
+        run_key=run_key("student", {**logged, "profile": config.name}, inputs),
     )
-    trajectories = read_jsonl(paths.distill_data, Trajectory)
-    summary = distill(
-        settings, teacher_dir(config, paths), trajectories, out, cache_dir=paths.teacher_cache
-    )
-    _timed(paths, f"student:{method}-s{seed}", began)
-    return summary
+    return StudentOutcome(summary, run_id)
 
 
 class BenchmarkResult(BaseModel):
@@ -310,40 +614,33 @@ class BenchmarkResult(BaseModel):
     episodes_file: str
     metrics: list[EnvMetrics]
     wall_s: float
+    data_sha256: str = ""
 
 
 def benchmark_model(
-    model_dir: str | Path,
+    policy: HFPolicy,
+    tasks: TaskFile,
     out_dir: str | Path,
     settings: BenchmarkConfig,
     env: str = "alfworld",
-    name: str = "model",
-    fmt: FormatConfig | None = None,
-    reference_file: str | Path | None = None,
+    reference: Sequence[Trajectory] | None = None,
 ) -> BenchmarkResult:
-    """Play the evaluation split with a model; metrics with bootstrap CIs -> out_dir.
+    """Play the evaluation tasks with a model policy; metrics with bootstrap CIs -> out_dir.
 
-    `reference_file`: the teacher's episodes on the same tasks, for the CoT match rate (a
-    model compared with itself when None and `name` is 'teacher').
+    `reference`: the teacher's episodes on the same tasks, for the CoT match rate (None: no
+    CoT match; a model compared with itself would match by construction).
     """
     out = Path(out_dir)
     began = time.perf_counter()
     episodes_file = out / f"{settings.split}.jsonl"
-    policy = load_policy(
-        model_dir, (fmt or FormatConfig(name="alfworld")).build(), settings.decoding, name=name
-    )
-    tasks = make_suite(env).tasks(settings.split)[: settings.limit]
     episodes = run_rollouts(
         policy,
         lambda: make_env(env),
-        tasks,
+        tasks.tasks,
         RolloutConfig(batch_size=settings.batch_size, max_steps=settings.max_steps),
         seed=settings.decoding.seed,
     )
     write_jsonl(episodes_file, episodes)
-    reference = episodes if name == "teacher" else None
-    if reference_file is not None and Path(reference_file).exists():
-        reference = read_jsonl(reference_file, Trajectory)
     metrics = benchmark_metrics(
         episodes,
         policy.tokenizer,
@@ -352,44 +649,97 @@ def benchmark_model(
         seed=settings.seed,
     )
     result = BenchmarkResult(
-        name=name,
-        model_dir=str(model_dir),
+        name=policy.name,
+        model_dir=str(policy.model_id),
         parameters=count_parameters(policy.model),
         episodes_file=str(episodes_file),
         metrics=metrics,
         wall_s=time.perf_counter() - began,
+        data_sha256=tasks.sha256,
     )
     write_text_atomic(out / "metrics.json", result.model_dump_json(indent=2))
     return result
 
 
-def run_benchmark(
-    config: ExperimentConfig, paths: ExperimentPaths, name: str, model_dir: Path
-) -> BenchmarkResult:
-    """Benchmark one model of the experiment (skips a finished one).
+def _flat_for_mlflow(result: BenchmarkResult) -> dict[str, float]:
+    from agentdistill.results import benchmark_frame, flat_metrics
 
-    Students are compared with the teacher's episodes on the same tasks (CoT match), so the
-    teacher is benchmarked first.
+    return flat_metrics(benchmark_frame([result]), result.name)
+
+
+def run_benchmark(
+    config: ExperimentConfig,
+    paths: ExperimentPaths,
+    name: str,
+    model_dir: Path,
+    tracker: Tracker | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> BenchmarkOutcome:
+    """Benchmark one model of the experiment (skips a finished one); log and register it.
+
+    The metrics go into the model's training run (found by its weights' hash); a student's
+    run is then registered as a version of the environment's registered model. Students are
+    compared with the teacher's episodes on the same tasks (CoT match), so the teacher is
+    benchmarked first.
     """
     out = paths.benchmark(name)
-    if (out / "metrics.json").exists():
-        return BenchmarkResult.model_validate_json((out / "metrics.json").read_text())
-    began = time.perf_counter()
-    result = benchmark_model(
-        model_dir,
-        out,
-        config.benchmark,
-        env=config.env,
-        name=name,
-        fmt=config.distill.format,
-        reference_file=paths.benchmark("teacher") / f"{config.benchmark.split}.jsonl",
+    tasks = benchmark_tasks(config)
+    metrics_file = out / "metrics.json"
+    if metrics_file.exists():
+        result = BenchmarkResult.model_validate_json(metrics_file.read_text())
+    else:
+        began = time.perf_counter()
+        policy = model_policy(config, model_dir, config.benchmark.decoding, name=name)
+        reference = None
+        if name != "teacher":
+            reference_file = paths.benchmark("teacher") / f"{config.benchmark.split}.jsonl"
+            if reference_file.exists():
+                reference = read_jsonl(reference_file, Trajectory)
+        result = benchmark_model(policy, tasks, out, config.benchmark, env=config.env,
+                                 reference=reference)  # fmt: skip
+        _timed(paths, f"benchmark:{name}", began)
+    tracker = tracker or make_tracker(config)
+    if not tracker.enabled:
+        return BenchmarkOutcome(result, "")
+    model_sha = model_sha256(model_dir)
+    settings = {
+        "benchmark": config.benchmark.model_dump(mode="json"),
+        "format": _fmt_dump(config),
+        "profile": config.name,
+    }
+    key = run_key("benchmark", settings, {"tasks": tasks.sha256, "model": model_sha})
+    run_id = tracker.find_training_run(model_sha) or None
+    logged_id = tracker.log_benchmark(
+        f"benchmark:{name}",
+        _flat_for_mlflow(result),
+        [Path(result.episodes_file), metrics_file],
+        tags={**_base_tags(config, tags), "data_sha256": tasks.sha256},
+        run_id=run_id,
+        run_key=key,
     )
-    _timed(paths, f"benchmark:{name}", began)
-    return result
+    version = None
+    if run_id and name != "teacher":
+        method, _, seed = name.rpartition("-s")
+        main = result.metrics[0].success_rate
+        version = tracker.register(
+            run_id,
+            {
+                "profile": config.name,
+                "method": method,
+                "seed": seed,
+                "success_rate": main.value,
+                "success_low": main.low,
+                "success_high": main.high,
+                "parameters": result.parameters,
+                "benchmark": f"{config.env}/{config.benchmark.split}",
+                "data_sha256": tasks.sha256,
+            },
+        )
+    return BenchmarkOutcome(result, logged_id, version)
 
 
-def run_report(config: ExperimentConfig, paths: ExperimentPaths) -> dict[str, Path]:
-    """The comparison report of the teacher and every benchmarked student."""
+def report_entries(config: ExperimentConfig, paths: ExperimentPaths) -> list[ReportEntry]:
+    """The teacher and every benchmarked student of the experiment, as report entries."""
     teacher = BenchmarkResult.model_validate_json(
         (paths.benchmark("teacher") / "metrics.json").read_text()
     )
@@ -423,54 +773,92 @@ def run_report(config: ExperimentConfig, paths: ExperimentPaths) -> dict[str, Pa
                 wall_s=summary.train.wall_s + summary.cache_s,
             )
         )
+    return entries
+
+
+@dataclass
+class ReportOutcome:
+    files: dict[str, Path]
+    run_id: str
+    champion: int | None
+    reason: str
+
+
+def run_report(
+    config: ExperimentConfig,
+    paths: ExperimentPaths,
+    tracker: Tracker | None = None,
+    tags: Mapping[str, str] | None = None,
+) -> ReportOutcome:
+    """The comparison report of the teacher and every benchmarked student; the champion.
+
+    Every rendering (report.md, leaderboard.json for DVC, the MLflow table) comes from one
+    results table (`results.results_frame`).
+    """
+    from agentdistill.results import leaderboard, results_frame
+
+    entries = report_entries(config, paths)
     files = write_report(entries, paths.report)
-    # flat numbers per model (`dvc metrics show`, MLflow): success with its CI, size
-    leaderboard = {
-        entry.name: {
-            "parameters": entry.parameters,
-            "compression": round(entry.compression, 2),
-            **{
-                f"{m.env}_{key}": round(value, 4)
-                for m in entry.metrics
-                for key, value in (
-                    ("success", m.success_rate.value),
-                    ("success_low", m.success_rate.low),
-                    ("success_high", m.success_rate.high),
-                    ("steps", m.mean_steps.value),
-                )
-            },
-        }
-        for entry in entries
-    }
+    frame = results_frame(entries)
     files["leaderboard"] = paths.report / "leaderboard.json"
-    write_text_atomic(files["leaderboard"], json.dumps(leaderboard, indent=2))
-    return files
+    write_text_atomic(files["leaderboard"], json.dumps(leaderboard(frame), indent=2))
+    tracker = tracker or make_tracker(config)
+    if not tracker.enabled:
+        return ReportOutcome(files, "", None, "tracking is disabled")
+    report_sha = combined_hash(file_sha256(files[kind]) for kind in ("json", "leaderboard"))
+    run_id = tracker.log_benchmark(
+        "leaderboard",
+        {},
+        [files[kind] for kind in ("md", "png", "json", "leaderboard")],
+        tags=_base_tags(config, tags),
+        run_key=run_key("report", {"profile": config.name}, {"report": report_sha}),
+        table=frame,
+    )
+    version, reason = tracker.promote_champion(profile=config.name)
+    return ReportOutcome(files, run_id, version, reason)
 
 
-STAGES = ("teacher", "teacher_rollouts", "segments", "students", "benchmarks", "report")
+STAGES = (
+    "tasks",
+    "teacher",
+    "teacher_benchmark",
+    "teacher_rollouts",
+    "segments",
+    "students",
+    "benchmarks",
+    "report",
+)
 
 
 def run_experiment(
-    config: ExperimentConfig, root: str | Path, stages: Sequence[str] = STAGES
+    config: ExperimentConfig,
+    root: str | Path,
+    stages: Sequence[str] = STAGES,
+    tracker: Tracker | None = None,
 ) -> ExperimentPaths:
     """Run the listed stages in order (each skips work already done)."""
     unknown = set(stages) - set(STAGES)
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}; expected some of {STAGES}")
     paths = ExperimentPaths(root)
+    tracker = tracker or make_tracker(config)
+    if "tasks" in stages:
+        run_tasks(config)
     if "teacher" in stages:
-        run_teacher(config, paths)
+        run_teacher(config, paths, tracker)
+    if "teacher_benchmark" in stages:
+        run_teacher_benchmark(config, paths, tracker)
     if "teacher_rollouts" in stages:
+        require_floor(paths)
         run_teacher_rollouts(config, paths)
     if "segments" in stages:
         run_segments(config, paths)
     if "students" in stages:
         for _, method, seed in config.students():
-            run_student(config, paths, method, seed)
+            run_student(config, paths, method, seed, tracker)
     if "benchmarks" in stages:
-        run_benchmark(config, paths, "teacher", teacher_dir(config, paths))
         for name, _, _ in config.students():
-            run_benchmark(config, paths, name, paths.student(name) / "model")
+            run_benchmark(config, paths, name, paths.student(name) / "model", tracker)
     if "report" in stages:
-        run_report(config, paths)
+        run_report(config, paths, tracker)
     return paths

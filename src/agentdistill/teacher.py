@@ -18,13 +18,13 @@ from pathlib import Path
 from pydantic import BaseModel, Field
 
 from agentdistill.config import Config, FormatConfig
-from agentdistill.environments.registry import make_env, make_suite
+from agentdistill.environments.registry import make_env
 from agentdistill.files import write_text_atomic
 from agentdistill.formats import ReactFormat
 from agentdistill.models import build_model_for_tokenizer, count_parameters, load_model
 from agentdistill.policies.expert import ExpertPolicy
 from agentdistill.policies.hf import DecodingConfig, HFPolicy
-from agentdistill.records import Trajectory, read_jsonl, write_jsonl
+from agentdistill.records import Task, Trajectory, read_jsonl, write_jsonl
 from agentdistill.rollout import RolloutConfig, run_rollouts
 from agentdistill.tokenizer import load_tokenizer, save_tokenizer, train_byte_level_bpe
 from agentdistill.training import TrainConfig, TrainSummary, train_lm
@@ -35,7 +35,6 @@ log = logging.getLogger(__name__)
 class TeacherConfig(Config):
     """How the offline teacher is bootstrapped."""
 
-    env: str = Field(default="alfworld", description="Environment whose train split is used.")
     train_tasks: int | None = Field(
         default=None, gt=0, description="Use the first N train tasks (None: all)."
     )
@@ -50,13 +49,7 @@ class TeacherConfig(Config):
     vocab_size: int = Field(default=1024, ge=300, description="Tokenizer vocabulary.")
     preset: str = Field(default="teacher", description="Model preset (see models.PRESETS).")
     model_seed: int = Field(default=0, description="Seed of the model's initialisation.")
-    format: FormatConfig = Field(
-        default_factory=lambda: FormatConfig(name="alfworld"), description="Text format."
-    )
-    train: TrainConfig = Field(
-        default_factory=lambda: TrainConfig(format=FormatConfig(name="alfworld")),
-        description="Optimisation.",
-    )
+    train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation.")
 
 
 class TeacherSummary(BaseModel):
@@ -69,15 +62,15 @@ class TeacherSummary(BaseModel):
 
 
 def expert_trajectories(
-    env: str,
-    split: str,
-    limit: int | None,
+    tasks: Sequence[Task],
     seed: int,
     out: Path | None = None,
     noise: float = 0.0,
 ) -> list[Trajectory]:
-    """Play the expert on a split (first `limit` tasks); optionally write them as JSONL."""
-    tasks = make_suite(env).tasks(split)[:limit]
+    """Play the expert on `tasks` (one environment); optionally write them as JSONL."""
+    if not tasks:
+        raise ValueError("no tasks for the expert to play")
+    env = tasks[0].env
     trajectories = run_rollouts(
         ExpertPolicy(env, seed, noise),
         lambda: make_env(env),
@@ -103,31 +96,36 @@ def build_tokenizer(
 
 
 def bootstrap_teacher(
-    config: TeacherConfig, out_dir: str | Path, expert_file: str | Path | None = None
+    config: TeacherConfig,
+    out_dir: str | Path,
+    fmt: FormatConfig,
+    tasks: Sequence[Task] | None = None,
+    expert_file: str | Path | None = None,
 ) -> TeacherSummary:
-    """Expert data -> tokenizer -> teacher preset trained on it. Resumes an interrupted run."""
+    """Expert data -> tokenizer -> teacher preset trained on it. Resumes an interrupted run.
+
+    The expert plays `tasks` (the first `train_tasks` of them) unless `expert_file` (default
+    `out_dir/expert_train.jsonl`) exists. `fmt` (with its preamble) renders the training text
+    and is recorded in the model folder, so every later use prompts the teacher the same way.
+    """
     out = Path(out_dir)
-    fmt = config.format.build()
     expert_path = Path(expert_file) if expert_file else out / "expert_train.jsonl"
     if expert_path.exists():
         trajectories = read_jsonl(expert_path, Trajectory)[: config.train_tasks]
     else:
-        log.info("playing the expert on %s train", config.env)
+        if tasks is None:
+            raise ValueError(f"{expert_path}: no expert data, and no tasks to play")
+        tasks = list(tasks)[: config.train_tasks]
+        log.info("playing the expert on %d %s train tasks", len(tasks), tasks[0].env)
         trajectories = expert_trajectories(
-            config.env,
-            "train",
-            config.train_tasks,
-            config.expert_seed,
-            expert_path,
-            config.expert_noise,
+            tasks, config.expert_seed, expert_path, config.expert_noise
         )
     tokenizer_dir = out / "tokenizer"
     if not (tokenizer_dir / "tokenizer.json").exists():
-        build_tokenizer(trajectories, fmt, config.vocab_size, tokenizer_dir, config.format.preamble)
+        build_tokenizer(trajectories, fmt.build(), config.vocab_size, tokenizer_dir, fmt.preamble)
     tokenizer = load_tokenizer(tokenizer_dir)
     model = build_model_for_tokenizer(config.preset, tokenizer, config.model_seed)
-    train_config = config.train.model_copy(update={"format": config.format})
-    summary = train_lm(model, tokenizer, trajectories, train_config, out / "train")
+    summary = train_lm(model, tokenizer, trajectories, config.train, out / "train", fmt=fmt)
     result = TeacherSummary(
         expert_trajectories=len(trajectories),
         expert_success_rate=sum(t.success for t in trajectories) / max(len(trajectories), 1),

@@ -78,6 +78,13 @@ TAG_SUCCESS_RATE = "success_rate"
 TAG_SUCCESS_LOW = "success_low"
 TAG_PARAMETERS = "parameters"
 TAG_CHAMPION_REASON = "champion_reason"
+TAG_PROFILE = "profile"
+#: Run tag holding `fingerprints.run_key` of the stage run that logged it (idempotency).
+TAG_RUN_KEY = "agentdistill.run_key"
+#: Run tag holding the key of the benchmark logged into a training run.
+TAG_BENCHMARK_KEY = "agentdistill.benchmark_key"
+#: Run tag holding `fingerprints.model_sha256` of the checkpoint a training run logged.
+TAG_MODEL_SHA = "agentdistill.model_sha256"
 #: Where the Hugging Face folder lives inside the logged pyfunc model.
 HF_ARTIFACT = "hf_model"
 MODEL_NAME = "model"
@@ -91,26 +98,33 @@ _URI_LOCK = threading.RLock()  # the pyfunc API reads the process-wide tracking 
 
 
 class TrackingConfig(Config):
-    """Where runs, checkpoints and the model registry live."""
+    """Where runs, checkpoints and the model registry live, and the champion rule."""
 
     tracking_uri: str | None = Field(
         default=None,
-        description="Tracking server or database URI; none: the local SQLite store under `root`.",
+        description="Tracking server or database URI; none: the local SQLite store under "
+        "`root` (the experiment stages take $MLFLOW_TRACKING_URI when it is set).",
     )
     root: str = Field(
         default="mlflow",
-        description="Local store folder (mlflow.db and artifacts/), used when tracking_uri is "
-        "not set; relative to the working directory.",
+        description="Local store folder (mlflow.db and artifacts/), used when no tracking URI "
+        "is set; relative to the working directory.",
     )
     experiment: str = Field(default="agentdistill", description="MLflow experiment name.")
     registered_model: str = Field(
-        default="agentdistill-student", description="Registered model that versions go to."
+        default="agentdistill-{env}-student",
+        description="Registered model that student versions go to; `{env}` is replaced by the "
+        "environment, so students of different environments never compete.",
     )
     champion_alias: str = Field(
-        default="champion", description="Registry alias set on the best version."
+        default="champion",
+        description="Registry alias set on the best version of this profile (a profile "
+        "other than the production one uses its own alias, e.g. smoke-champion).",
     )
     success_floor: float = Field(
         default=0.0,
+        ge=0.0,
+        le=1.0,
         description="A version can be champion only if its success-rate 95% CI lower bound "
         "(tag success_low) is at least this.",
     )
@@ -120,6 +134,10 @@ class TrackingConfig(Config):
         f"tracking_uri is http(s), else {DEFAULT_UI} (`mlflow ui`).",
     )
     enabled: bool = Field(default=True, description="Log to MLflow at all.")
+
+    def model_name(self, env: str) -> str:
+        """The registered model of `env`'s students."""
+        return self.registered_model.replace("{env}", env)
 
 
 def offline_environment() -> None:
@@ -237,8 +255,9 @@ class Tracker:
     applies `offline_environment()`.
     """
 
-    def __init__(self, config: TrackingConfig | None = None) -> None:
+    def __init__(self, config: TrackingConfig | None = None, env: str | None = None) -> None:
         self.config = config or TrackingConfig()
+        self.env = env
         if self.config.tracking_uri:
             self.tracking_uri = self.config.tracking_uri
             self.artifact_location: str | None = None  # the server decides
@@ -327,6 +346,41 @@ class Tracker:
 
     # -- runs --------------------------------------------------------------------------------
 
+    @property
+    def registered_model(self) -> str:
+        """The registered model of this tracker's environment (`{env}` filled in)."""
+        name = self.config.registered_model
+        if "{env}" in name:
+            if self.env is None:
+                raise ValueError(f"registered model {name!r} needs an environment name")
+            return self.config.model_name(self.env)
+        return name
+
+    def find_run(self, run_key: str, kind: str | None = None) -> str | None:
+        """The newest FINISHED run logged with this run key (None: none yet)."""
+        if not self.enabled or not run_key:
+            return None
+        query = f"tags.`{TAG_RUN_KEY}` = '{run_key}' and attributes.status = 'FINISHED'"
+        if kind is not None:
+            query += f" and tags.`agentdistill.kind` = '{kind}'"
+        runs = self.client.search_runs(
+            [self.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1
+        )
+        return runs[0].info.run_id if runs else None
+
+    def find_training_run(self, model_sha: str) -> str | None:
+        """The newest FINISHED training run that logged the checkpoint with these weights."""
+        if not self.enabled:
+            return None
+        query = (
+            f"tags.`{TAG_MODEL_SHA}` = '{model_sha}' and attributes.status = 'FINISHED' "
+            "and tags.`agentdistill.kind` = 'training'"
+        )
+        runs = self.client.search_runs(
+            [self.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1
+        )
+        return runs[0].info.run_id if runs else None
+
     def _new_run(self, run_name: str, tags: Mapping[str, Any], kind: str) -> str:
         run_tags = {"agentdistill.kind": kind, **{str(k): v for k, v in tags.items()}}
         run = self.client.create_run(
@@ -355,8 +409,12 @@ class Tracker:
         model_dir: str | Path | None = None,
         log_checkpoint: bool = True,
         max_new_tokens: int = 64,
+        run_key: str | None = None,
     ) -> str:
         """Log one training run of `train_dir` (as written by `training.train_lm`); its run id.
+
+        With `run_key` (see `fingerprints.run_key`) the call is idempotent: a finished run with
+        that key is reused (its id returned, nothing logged again).
 
         Params: `config` flattened (`a.b.c`, values cut at 6000 characters; the full config is
         the artifact `config.json`). Metrics: every line of `metrics.jsonl` (`loss`,
@@ -371,7 +429,18 @@ class Tracker:
         model_dir = Path(model_dir) if model_dir is not None else train_dir / "model"
         if log_checkpoint and not (model_dir / "config.json").is_file():
             raise FileNotFoundError(f"{model_dir}: no Hugging Face model folder (config.json)")
-        run_id = self._new_run(run_name, tags or {}, "training")
+        existing = self.find_run(run_key, "training") if run_key else None
+        if existing:
+            log.info("MLflow: training run %s already logged (run key %s)", existing, run_key)
+            return existing
+        tags = dict(tags or {})
+        if run_key:
+            tags[TAG_RUN_KEY] = run_key
+        if log_checkpoint:
+            from agentdistill.fingerprints import model_sha256
+
+            tags[TAG_MODEL_SHA] = model_sha256(model_dir)
+        run_id = self._new_run(run_name, tags, "training")
         with self._finishing(run_id):
             now = int(time.time() * 1000)
             params = [Param(k, v) for k, v in flatten_params(config).items()]
@@ -446,20 +515,37 @@ class Tracker:
         run_id: str | None = None,
         artifact_dir: str = "benchmark",
         step: int = 0,
+        run_key: str | None = None,
+        table: Any = None,
     ) -> str:
         """Log benchmark metrics (`alfworld/success_rate`, ...), report files and tags; run id.
 
         A new run named `run_name`, or, with `run_id`, the existing run (e.g. the student's
         training run; `run_name` is then unused). Files land under `artifact_dir/` (folders
-        keep their content).
+        keep their content). `table` (a pandas DataFrame) is logged with `log_table` as
+        `<artifact_dir>/results.json`. With `run_key` the call is idempotent: a new run with
+        that key, or an existing run already holding it (tag `agentdistill.benchmark_key`),
+        is not logged again.
         """
         if not self.enabled:
             return ""
         tags = dict(tags or {})
         if run_id is None:
+            existing = self.find_run(run_key, "benchmark") if run_key else None
+            if existing:
+                log.info("MLflow: benchmark run %s already logged (run key %s)", existing, run_key)
+                return existing
+            if run_key:
+                tags[TAG_RUN_KEY] = run_key
             run_id = self._new_run(run_name, tags, "benchmark")
             finishing = self._finishing(run_id)
         else:
+            if run_key:
+                held = self.client.get_run(run_id).data.tags.get(TAG_BENCHMARK_KEY)
+                if held == run_key:
+                    log.info("MLflow: benchmark already logged in run %s", run_id)
+                    return run_id
+                tags[TAG_BENCHMARK_KEY] = run_key
             tags.setdefault("agentdistill.benchmark", run_name)
             self.client.log_batch(
                 run_id,
@@ -470,6 +556,10 @@ class Tracker:
             now = int(time.time() * 1000)
             batch = [Metric(_key(name), float(value), now, step) for name, value in metrics.items()]
             self.client.log_batch(run_id, metrics=batch)
+            if table is not None:
+                self.client.log_table(
+                    run_id, data=table, artifact_file=f"{artifact_dir}/results.json"
+                )
             for path in map(Path, report_files):
                 if path.is_dir():
                     self.client.log_artifacts(run_id, str(path), f"{artifact_dir}/{path.name}")
@@ -482,15 +572,23 @@ class Tracker:
     # -- registry ----------------------------------------------------------------------------
 
     def register(self, run_id: str, tags: Mapping[str, Any] | None = None) -> int | None:
-        """New version of `registered_model` from the run's logged model; its version number.
+        """The version of `registered_model` for the run's logged model; its version number.
 
-        `tags` become version tags (values as text), e.g. method, seed, success_rate,
-        success_low, parameters: `promote_champion` reads the last three.
+        Idempotent: a run already registered keeps its version (its tags are updated). `tags`
+        become version tags (values as text), e.g. profile, method, seed, success_rate,
+        success_low, parameters: `promote_champion` reads profile and the last three.
         """
         if not self.enabled or not run_id:
             return None
+        name = self.registered_model
+        text_tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        for mv in self._versions():
+            if mv.run_id == run_id:
+                for key, value in text_tags.items():
+                    if mv.tags.get(key) != value:
+                        self.client.set_model_version_tag(name, str(mv.version), key, value)
+                return int(mv.version)
         source = self.model_uri(run_id)
-        name = self.config.registered_model
         try:
             self.client.create_registered_model(name)
         except MlflowException as exc:
@@ -504,13 +602,13 @@ class Tracker:
                 name,
                 source=source,
                 run_id=run_id,
-                tags={str(k): str(v) for k, v in (tags or {}).items()},
+                tags=text_tags,
                 model_id=source.removeprefix("models:/"),
             )
         return int(version.version)
 
     def _versions(self) -> list[Any]:
-        name = self.config.registered_model.replace("'", "\\'")
+        name = self.registered_model.replace("'", "\\'")
         versions, token = [], None
         while True:
             page = self.client.search_model_versions(f"name = '{name}'", page_token=token)
@@ -519,23 +617,28 @@ class Tracker:
             if not token:
                 return versions
 
-    def promote_champion(self) -> tuple[int | None, str]:
+    def promote_champion(self, profile: str | None = None) -> tuple[int | None, str]:
         """Point `champion_alias` at the best version by the champion rule; (version, reason).
 
-        Rule: candidates are versions with tag `success_low` >= `success_floor`; the champion
-        has the highest `success_rate`; ties go to fewer `parameters`, then the newest version.
-        The reason is set as the version's tag `champion_reason` and as the registered model's
-        description. Without a candidate nothing changes and the version is None.
+        Rule: candidates are the versions of `profile` (tag `profile`; all versions when None)
+        with tag `success_low` >= `success_floor`; the champion has the highest
+        `success_rate`; ties go to fewer `parameters`, then the newest version. The reason is
+        set as the version's tag `champion_reason` and on the alias's line of the registered
+        model's description. Without a candidate nothing changes and the version is None.
+        Idempotent: the same versions give the same champion.
         """
         if not self.enabled:
             return None, "tracking is disabled"
-        name, floor = self.config.registered_model, self.config.success_floor
+        name, floor = self.registered_model, self.config.success_floor
+        scope = f"versions of profile '{profile}'" if profile else "versions"
         rule = (
-            f"rule: among versions whose {TAG_SUCCESS_LOW} (95% CI lower bound of the success "
+            f"rule: among {scope} whose {TAG_SUCCESS_LOW} (95% CI lower bound of the success "
             f"rate) >= {floor:g}, highest {TAG_SUCCESS_RATE}, ties to fewer {TAG_PARAMETERS}, "
             "then the newest version"
         )
-        versions = self._versions()
+        versions = [
+            mv for mv in self._versions() if profile is None or mv.tags.get(TAG_PROFILE) == profile
+        ]
         candidates = []
         for mv in versions:
             rate = _tag_float(mv.tags, TAG_SUCCESS_RATE)
@@ -560,10 +663,20 @@ class Tracker:
             f"(95% CI low {low:.3f} >= floor {floor:g}), {size}; best of {len(candidates)} "
             f"candidate(s) among {len(versions)} version(s); {rule}."
         )
-        self.client.set_registered_model_alias(name, self.config.champion_alias, str(version))
+        alias = self.config.champion_alias
+        current = self.client.get_registered_model(name).aliases.get(alias)
+        if current != str(version):
+            self.client.set_registered_model_alias(name, alias, str(version))
         self.client.set_model_version_tag(name, str(version), TAG_CHAMPION_REASON, reason)
-        self.client.update_registered_model(name, description=reason)
+        self._describe_alias(name, alias, reason)
         return version, reason
+
+    def _describe_alias(self, name: str, alias: str, reason: str) -> None:
+        """Keep one line per alias in the registered model's description."""
+        description = self.client.get_registered_model(name).description or ""
+        lines = [line for line in description.splitlines() if not line.startswith(f"{alias}: ")]
+        lines.append(f"{alias}: {reason}")
+        self.client.update_registered_model(name, description="\n".join(lines))
 
     # -- reading back ------------------------------------------------------------------------
 
@@ -592,7 +705,7 @@ class Tracker:
         return Path(local)
 
     def _champion_uri(self) -> str:
-        return f"models:/{self.config.registered_model}@{self.config.champion_alias}"
+        return f"models:/{self.registered_model}@{self.config.champion_alias}"
 
     def run_url(self, run_id: str) -> str:
         """Link to the run in the MLflow UI (for Dagster metadata)."""

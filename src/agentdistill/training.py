@@ -57,7 +57,6 @@ class TrainConfig(Config):
     save_every: int = Field(default=200, gt=0, description="Checkpoint every N steps.")
     log_every: int = Field(default=10, gt=0, description="Write metrics every N steps.")
     max_steps: int | None = Field(default=None, gt=0, description="Stop after N steps.")
-    format: FormatConfig = Field(default_factory=FormatConfig, description="Text format.")
 
 
 class TrainSummary(BaseModel):
@@ -174,13 +173,13 @@ def _save_checkpoint(path: Path, model: Any, tokenizer: Any, state: dict[str, An
 
 
 def segment_all(
-    trajectories: Sequence[Trajectory], tokenizer: Any, config: TrainConfig
+    trajectories: Sequence[Trajectory], tokenizer: Any, fmt: FormatConfig, max_length: int
 ) -> tuple[list[Segmentation], int]:
-    """Segment and cut to `max_length`; return the segmentations and how many were cut."""
-    fmt = config.format.build()
+    """Render with `fmt` (and its preamble), segment, cut to `max_length`; (segs, number cut)."""
+    react = fmt.build()
     segs, cut = [], 0
     for trajectory in trajectories:
-        seg = segment_trajectory(trajectory, tokenizer, fmt, config.format.preamble)
+        seg = segment_trajectory(trajectory, tokenizer, react, fmt.preamble)
         noisy = [k for k, step in enumerate(trajectory.steps) if not step.imitate]
         if noisy:
             # Exploration noise stays in the context but is not imitated.
@@ -188,9 +187,9 @@ def segment_all(
             labels = seg.labels.copy()
             labels[hide] = SpanLabel.PROMPT
             seg = Segmentation(seg.text, seg.input_ids, labels, seg.offsets, seg.steps)
-        if len(seg) > config.max_length:
+        if len(seg) > max_length:
             cut += 1
-            n = config.max_length
+            n = max_length
             seg = Segmentation(
                 seg.text, seg.input_ids[:n], seg.labels[:n], seg.offsets[:n], seg.steps[:n]
             )
@@ -204,6 +203,7 @@ def train_lm(
     trajectories: Sequence[Trajectory],
     config: TrainConfig,
     out_dir: str | Path,
+    fmt: FormatConfig,
     loss_fn: Callable[
         [Any, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, Any]]
     ] = span_losses,
@@ -218,12 +218,14 @@ def train_lm(
     trajectories in `trajectories`, so a loss can look up per-trajectory data such as cached
     teacher log-probabilities). `order` (a permutation of trajectory indices) replaces the
     shuffled length-bucketed batches by batches taken in that order: a curriculum.
-    `segmented` is `segment_all(trajectories, tokenizer, config)` when the caller has it already.
+    `fmt` renders the trajectories and is recorded in the final model folder (the format a
+    model was trained with is the one it is prompted with). `segmented` is
+    `segment_all(trajectories, tokenizer, fmt, config.max_length)` when the caller has it.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     checkpoint = out / "checkpoint"
-    segs, cut = segmented or segment_all(trajectories, tokenizer, config)
+    segs, cut = segmented or segment_all(trajectories, tokenizer, fmt, config.max_length)
     if not segs:
         raise ValueError("no trajectories to train on")
     lengths = [len(s) for s in segs]
@@ -335,6 +337,7 @@ def train_lm(
     final = out / "model"
     _save_checkpoint(final, model, tokenizer, {"config": config.model_dump(mode="json")})
     (final / "trainer_state.pt").unlink(missing_ok=True)
+    fmt.save(final)
     summary = TrainSummary(
         steps=step,
         epochs=step / per_epoch,

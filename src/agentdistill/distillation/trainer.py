@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from pydantic import BaseModel, Field
 
-from agentdistill.config import Config, FormatConfig
+from agentdistill.config import Config, FormatConfig, resolve_format
 from agentdistill.distillation.losses import (
     KL_METHODS,
     Method,
@@ -80,9 +80,6 @@ class DistillConfig(Config):
         "folder of an HF causal LM to start from.",
     )
     student_seed: int = Field(default=0, description="Seed of the student's initialisation.")
-    format: FormatConfig = Field(
-        default_factory=lambda: FormatConfig(name="alfworld"), description="Text format."
-    )
     train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation.")
 
 
@@ -189,12 +186,15 @@ def distill(
     teacher_dir: str | Path,
     trajectories: Sequence[Trajectory],
     out_dir: str | Path,
+    fmt: FormatConfig | None = None,
     cache_dir: str | Path | None = None,
     show_progress: bool = True,
 ) -> DistillSummary:
     """Train a student on teacher trajectories with `config.method`; resumable.
 
-    `teacher_dir` is an HF model folder holding the teacher's tokenizer too. The top-k cache
+    `teacher_dir` is an HF model folder holding the teacher's tokenizer too. `fmt` renders
+    the trajectories: by default the format the teacher records (it was trained with it); a
+    different one is an error. The student's model folder records it in turn. The top-k cache
     goes to `cache_dir` (default `out_dir/teacher_cache`); students sharing a trajectory
     set and teacher should share it.
     """
@@ -206,7 +206,8 @@ def distill(
     tokenizer = load_tokenizer(teacher_dir)
     student = build_student(config, tokenizer)
     student_tokenizer = tokenizer if config.student in PRESETS else load_tokenizer(config.student)
-    train_config = config.train.model_copy(update={"format": config.format})
+    fmt = resolve_format(teacher_dir, fmt)
+    train_config = config.train
     teacher_parameters = count_parameters(teacher)
     cache: TeacherCache | None = None
     cache_s = 0.0
@@ -214,7 +215,7 @@ def distill(
     needs_cache = config.method in KL_METHODS and config.teacher_source == "cache"
     if config.method in KL_METHODS or config.curriculum:
         check_shared_vocabulary(tokenizer, student_tokenizer, teacher, student)
-    segmented = segment_all(trajectories, student_tokenizer, train_config)
+    segmented = segment_all(trajectories, student_tokenizer, fmt, train_config.max_length)
     if needs_cache or config.curriculum:
         began = time.perf_counter()
         segs = segmented[0]
@@ -246,6 +247,7 @@ def distill(
         trajectories,
         train_config,
         out,
+        fmt,
         loss_fn=loss_fn,
         show_progress=show_progress,
         order=order,
