@@ -1,5 +1,6 @@
 """`dvc repro` of the smoke chain on a temporary copy of the repository (real DVC, real runs)."""
 
+import ast
 import json
 import shutil
 import subprocess
@@ -55,29 +56,139 @@ def test_regenerated_data_matches_data_dvc(repo_copy) -> None:
     assert json.loads(run([str(DVC), "status", "data.dvc", "--json"], repo_copy)) == {}
 
 
-def test_dvc_repro_runs_the_smoke_chain(repo_copy) -> None:
+@pytest.fixture(scope="module")
+def reproduced(repo_copy) -> Path:
     run([str(DVC), "repro"], repo_copy)
-    lock = yaml.safe_load((repo_copy / "dvc.lock").read_text())
-    assert set(lock["stages"]) == {
-        "teacher",
-        "teacher_rollouts",
-        "segments",
-        "students",
-        "benchmarks",
-        "report",
-    }
+    return repo_copy
+
+
+def test_dvc_repro_runs_the_smoke_chain(reproduced) -> None:
+    lock = yaml.safe_load((reproduced / "dvc.lock").read_text())
+    assert set(lock["stages"]) == set(STAGE_MODULES)
     # trajectory files are versioned outputs
     outs = {o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])}
     assert "runs/dvc/teacher_rollouts" in outs and "runs/dvc/segments" in outs
-    leaderboard = json.loads((repo_copy / "runs/dvc/report/leaderboard.json").read_text())
+    leaderboard = json.loads((reproduced / "runs/dvc/report/leaderboard.json").read_text())
     assert {"teacher", "sad-s0", "seqkd-s0", "token_kd-s0"} <= set(leaderboard)
-    assert "alfworld_success_low" in leaderboard["sad-s0"]
+    assert "alfworld/valid_unseen/success_rate_low" in leaderboard["sad-s0"]
+    # the stages logged their MLflow runs into the store of the working directory
+    assert (reproduced / "mlflow" / "mlflow.db").exists()
     # nothing left to do, and the metrics are readable by DVC
-    assert "up to date" in run([str(DVC), "status"], repo_copy)
-    assert "sad-s0" in run([str(DVC), "metrics", "show"], repo_copy)
+    assert "up to date" in run([str(DVC), "status"], reproduced)
+    assert "sad-s0" in run([str(DVC), "metrics", "show"], reproduced)
 
 
-def test_push_and_pull_through_the_local_remote(repo_copy) -> None:
+# What each stage runs: its code is the import closure of these modules (plus experiment.py).
+STAGE_MODULES = {
+    "teacher": ["agentdistill.teacher", "agentdistill.task_data"],
+    "teacher_benchmark": [
+        "agentdistill.teacher",
+        "agentdistill.task_data",
+        "agentdistill.evaluation",
+        "agentdistill.results",
+        "agentdistill.policies.trivial",
+        "agentdistill.tracking",
+    ],
+    "teacher_rollouts": ["agentdistill.teacher", "agentdistill.task_data"],
+    "segments": ["agentdistill.training", "agentdistill.distillation.teacher_cache"],
+    "students": ["agentdistill.distillation.trainer", "agentdistill.tracking"],
+    "benchmarks": [
+        "agentdistill.teacher",
+        "agentdistill.task_data",
+        "agentdistill.evaluation",
+        "agentdistill.results",
+        "agentdistill.tracking",
+    ],
+    "report": ["agentdistill.evaluation", "agentdistill.results", "agentdistill.tracking"],
+}
+
+
+def _module_file(name: str) -> Path | None:
+    base = REPO / "src" / Path(*name.split("."))
+    for candidate in (base / "__init__.py", base.with_suffix(".py")):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def _imports(path: Path, name: str) -> set[str]:
+    """agentdistill modules `path` imports (anywhere in it: lazy imports run too)."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("agentdistill")}
+        elif isinstance(node, ast.ImportFrom):
+            module = node.module or ""
+            if node.level:
+                parts = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*parts, *([node.module] if node.module else [])])
+            if module.startswith("agentdistill"):
+                found.add(module)
+                found |= {f"{module}.{a.name}" for a in node.names}
+    return {m for m in found if _module_file(m) is not None}
+
+
+def _closure(modules: list[str]) -> set[Path]:
+    seen: set[str] = set()
+    todo = list(modules)
+    while todo:
+        module = todo.pop()
+        path = _module_file(module)
+        if module in seen or path is None:
+            continue
+        seen.add(module)
+        parts = module.split(".")
+        todo += [".".join(parts[:i]) for i in range(1, len(parts))]  # packages run first
+        todo += sorted(_imports(path, module))
+    return {_module_file(m).relative_to(REPO) for m in seen}  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("stage", sorted(STAGE_MODULES))
+def test_every_stage_depends_on_the_code_it_runs(stage: str) -> None:
+    deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]["deps"]
+    covered = [Path(d) for d in deps if d.startswith("src/")]
+    assert Path("src/agentdistill/experiment.py") in covered
+    missing = [
+        str(f)
+        for f in sorted(_closure(STAGE_MODULES[stage]))
+        if f.name != "__init__.py" or f.parent == Path("src/agentdistill")
+        if not any(f == d or d in f.parents for d in covered)
+    ]
+    assert not missing, f"dvc.yaml stage {stage} does not depend on {missing}"
+
+
+@pytest.mark.parametrize(
+    ("file", "edit", "stale"),
+    [
+        ("configs/experiment/smoke.yaml", ("top_k: 16", "top_k: 8"), {"segments", "students"}),
+        ("configs/experiment/smoke.yaml", ("limit: 4", "limit: 3"),
+         {"teacher_benchmark", "benchmarks"}),
+        ("src/agentdistill/environments/alfworld/expert.py", None,
+         {"teacher", "teacher_benchmark", "teacher_rollouts", "benchmarks"}),
+        ("src/agentdistill/distillation/losses.py", None, {"segments", "students"}),
+        ("src/agentdistill/evaluation.py", None, {"teacher_benchmark", "benchmarks", "report"}),
+        ("src/agentdistill/results.py", None, {"teacher_benchmark", "benchmarks", "report"}),
+    ],
+)  # fmt: skip
+def test_a_changed_param_or_module_makes_its_stage_stale(reproduced, file, edit, stale) -> None:
+    path = reproduced / file
+    original = path.read_text()
+    try:
+        if edit is None:
+            path.write_text(original + "\n# changed\n")
+        else:
+            assert edit[0] in original
+            path.write_text(original.replace(edit[0], edit[1], 1))
+        reported = json.loads(run([str(DVC), "status", "--json"], reproduced))
+        # exactly the stages that read it (DVC reports downstream ones once these rerun)
+        assert set(reported) == stale, (file, sorted(reported))
+    finally:
+        path.write_text(original)
+
+
+def test_push_and_pull_through_the_local_remote(reproduced) -> None:
+    repo_copy = reproduced
     remote = repo_copy.parent / "remote"
     run([str(DVC), "remote", "add", "-f", "-d", "scratch", str(remote)], repo_copy)
     run([str(DVC), "push", "data.dvc"], repo_copy)

@@ -18,8 +18,11 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def smoke_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("experiment")
+    store = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
     result = runner.invoke(
-        app, ["experiment", "--config", str(CONFIGS / "smoke.yaml"), "--out", str(root)]
+        app,
+        ["experiment", "--config", str(CONFIGS / "smoke.yaml"), "--out", str(root)],
+        env={"MLFLOW_TRACKING_URI": f"sqlite:///{store}"},
     )
     assert result.exit_code == 0, result.output
     return root
@@ -50,7 +53,10 @@ def test_smoke_experiment_lands_every_artifact(smoke_run) -> None:
         assert 0.0 <= metrics.success_rate.low <= metrics.success_rate.high <= 1.0
     assert (paths.report / "report.png").read_bytes()[:4] == b"\x89PNG"
     stages = [json.loads(line)["stage"] for line in (smoke_run / "timings.jsonl").open()]
-    assert stages[:2] == ["teacher", "teacher_rollouts"] and stages[-1].startswith("benchmark:")
+    assert stages[:3] == ["teacher", "benchmark:teacher", "teacher_rollouts"]
+    assert stages[-1].startswith("benchmark:")
+    # the teacher is compared with nobody: its CoT match is not a result
+    assert teacher.metrics[0].cot_match is None
 
 
 def test_rerun_skips_finished_stages(smoke_run) -> None:
@@ -68,6 +74,7 @@ def test_rerun_skips_finished_stages(smoke_run) -> None:
             "students",
             "--stage",
             "benchmarks",
+            "--no-track",
         ],
     )
     assert result.exit_code == 0, result.output
