@@ -94,21 +94,21 @@ def write_training_dir(out: Path, seed: int) -> Path:
 
 @pytest.fixture(scope="module")
 def tracker(sandbox) -> Tracker:
-    return Tracker(TrackingConfig(root=str(sandbox["root"]), experiment="test-exp"))
+    return Tracker(TrackingConfig(root=str(sandbox["root"]), experiment="test-exp"), env="alfworld")
 
 
 @pytest.fixture(scope="module")
 def train_config() -> dict:
     config = TrainConfig(seed=3, lr=5e-4).model_dump(mode="json")
-    config["format"]["preamble"] = "p" * 7000  # longer than MLflow's 6000-character param limit
+    config["format"] = {"name": "react", "preamble": "p" * 7000}  # over the 6000-char limit
     return config
 
 
 @pytest.fixture(scope="module")
 def trained(tracker: Tracker, train_config: dict, tmp_path_factory) -> dict:
-    """Two logged training runs (different seeds)."""
+    """Four logged training runs (different seeds)."""
     runs = {}
-    for seed in (0, 1):
+    for seed in (0, 1, 2, 3):
         out = write_training_dir(tmp_path_factory.mktemp(f"train{seed}"), seed)
         tags = {"method": "sad", "seed": str(seed), "dagster_run_id": f"dg-{seed}"}
         runs[seed] = tracker.log_training(f"sad-seed{seed}", train_config, out, tags)
@@ -264,11 +264,14 @@ def test_register_and_champion_rule(tracker: Tracker, trained: dict) -> None:
 
     v1 = register(trained[0], 0.60, 0.50, 1_000_000)
     v2 = register(trained[1], 0.80, 0.30, 500_000)  # best rate, but its CI low is under 0.4
-    v3 = register(trained[1], 0.60, 0.45, 800_000)  # ties v1 on rate, fewer parameters
+    v3 = register(trained[2], 0.60, 0.45, 800_000)  # ties v1 on rate, fewer parameters
     assert (v1, v2, v3) == (1, 2, 3)
     mv = client.get_model_version("rule", str(v3))
-    assert mv.run_id == trained[1]
+    assert mv.run_id == trained[2]
     assert mv.tags["success_low"] == "0.45"
+    # registering a run again keeps its version (and refreshes its tags)
+    assert register(trained[0], 0.60, 0.50, 1_000_000) == v1
+    assert len(client.search_model_versions("name='rule'")) == 3
 
     version, reason = rule.promote_champion()
     assert version == v3
@@ -276,11 +279,12 @@ def test_register_and_champion_rule(tracker: Tracker, trained: dict) -> None:
     assert "success_low" in reason and "fewer parameters" in reason
     assert int(client.get_model_version_by_alias("rule", "champion").version) == v3
     assert client.get_model_version("rule", str(v3)).tags["champion_reason"] == reason
-    assert client.get_registered_model("rule").description == reason
+    assert client.get_registered_model("rule").description == f"champion: {reason}"
+    assert rule.promote_champion() == (version, reason)  # idempotent
 
     assert with_floor(0.0).promote_champion()[0] == v2  # no floor: the best rate wins
 
-    v4 = register(trained[0], 0.60, 0.45, 800_000)  # exact tie with v3: the newest wins
+    v4 = register(trained[3], 0.60, 0.45, 800_000)  # exact tie with v3: the newest wins
     assert rule.promote_champion()[0] == v4
     assert int(client.get_model_version_by_alias("rule", "champion").version) == v4
 
@@ -290,12 +294,42 @@ def test_register_and_champion_rule(tracker: Tracker, trained: dict) -> None:
     assert int(client.get_model_version_by_alias("rule", "champion").version) == v4  # kept
 
 
+def test_champion_rule_compares_one_profile(tracker: Tracker, trained: dict) -> None:
+    """Smoke students never compete with the default profile's for its alias."""
+    rule = Tracker(
+        TrackingConfig(root=tracker.config.root, experiment="test-exp", registered_model="p")
+    )
+    tags = {"success_low": 0.1, "parameters": 1000}
+    smoke = rule.register(trained[0], {**tags, "profile": "smoke", "success_rate": 0.9})
+    default = rule.register(trained[1], {**tags, "profile": "default", "success_rate": 0.2})
+    assert rule.promote_champion(profile="default")[0] == default
+    assert rule.promote_champion(profile="smoke")[0] == smoke
+    assert rule.promote_champion(profile="other")[0] is None
+    per_env = Tracker(TrackingConfig(root=tracker.config.root), env="webshop")
+    assert per_env.registered_model == "agentdistill-webshop-student"
+    with pytest.raises(ValueError, match="needs an environment"):
+        _ = Tracker(TrackingConfig()).registered_model
+
+
+def test_training_run_is_logged_once_per_key(tracker: Tracker, tmp_path: Path) -> None:
+    out = write_training_dir(tmp_path / "keyed", seed=7)
+    first = tracker.log_training("keyed", {"a": 1}, out, run_key="k-1")
+    assert tracker.log_training("keyed", {"a": 1}, out, run_key="k-1") == first
+    assert tracker.find_run("k-1") == first
+    assert tracker.log_training("keyed", {"a": 2}, out, run_key="k-2") != first
+    metrics = {"alfworld/valid_unseen/success_rate": 0.5}
+    tracker.log_benchmark("b", metrics, run_id=first, run_key="b-1")
+    tracker.log_benchmark("b", metrics, run_id=first, run_key="b-1")
+    history = tracker.client.get_metric_history(first, "alfworld/valid_unseen/success_rate")
+    assert len(history) == 1
+
+
 def test_champion_loads_back(tracker: Tracker, trained: dict, tmp_path: Path) -> None:
     version = tracker.register(
         trained[0], {"success_rate": "0.5", "success_low": "0.3", "parameters": "9000"}
     )
     assert tracker.promote_champion()[0] == version
-    name = tracker.config.registered_model
+    name = tracker.registered_model
     with tracker.using_store():
         model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     outputs = model.predict(["go to shelf", "take apple"])
