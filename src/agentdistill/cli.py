@@ -288,11 +288,11 @@ EngineOpt = Annotated[
 
 
 def _task(env_name: str, split: str, index: int) -> Task:
-    from agentdistill.environments.registry import make_suite
+    from agentdistill.task_data import load_tasks
 
     try:
-        tasks = make_suite(env_name).tasks(split)
-    except ValueError as exc:
+        tasks = load_tasks(env_name, split).tasks
+    except (ValueError, FileNotFoundError, RecordFileError) as exc:
         raise _fail(str(exc)) from exc
     if not 0 <= index < len(tasks):
         raise _fail(f"--index {index}: split {split!r} has {len(tasks)} tasks")
