@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -45,6 +45,11 @@ from agentdistill.segment_view import (
 )
 from agentdistill.segmentation import segment_rendered
 from agentdistill.tokenizer import load_tokenizer, save_tokenizer, train_byte_level_bpe
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from agentdistill.results import BenchmarkLike
 
 app = typer.Typer(
     help="agentdistill: distil ReAct agents into small students with Structured Agent "
@@ -536,24 +541,12 @@ def distill_cmd(
     console.print(_summary_table(f"{cfg.method} student -> {result.model_dir}", rows))
 
 
-def _metrics_table(title: str, results: list) -> Table:
-    table = Table(title=title)
-    for column in ("model", "env/split", "success % [95% CI]", "steps", "reason tok", "CoT %"):
-        table.add_column(column, justify="right")
-    table.add_column("invalid %", justify="right")
-    for result in results:
-        for m in result.metrics:
-            sr, cot = m.success_rate, m.cot_match
-            table.add_row(
-                result.name,
-                f"{m.env}/{m.split}",
-                f"{100 * sr.value:.1f} [{100 * sr.low:.1f}, {100 * sr.high:.1f}]",
-                f"{m.mean_steps.value:.1f}",
-                f"{m.reasoning_tokens.value:.1f}",
-                f"{100 * cot.value:.1f}" if cot else "-",
-                f"{100 * m.invalid_action_rate.value:.1f}" if m.invalid_action_rate else "-",
-            )
-    return table
+def _metrics_table(title: str, results: Sequence[BenchmarkLike]) -> Table:
+    """Benchmark results (name, parameters, metrics) as the results table, rendered by rich."""
+    # Imported here: pandas (under `results`) loads only for commands that show results.
+    from agentdistill.results import benchmark_frame, rich_table
+
+    return rich_table(benchmark_frame(results), title)
 
 
 @app.command("benchmark")

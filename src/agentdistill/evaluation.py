@@ -326,39 +326,6 @@ class ReportEntry(Record):
         return self
 
 
-def _count(n: int) -> str:
-    for divisor, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "K")):
-        if n >= divisor:
-            return f"{n / divisor:.3g}{suffix}"
-    return str(n)
-
-
-def _pct(estimate: Estimate | None, with_ci: bool = False) -> str:
-    if estimate is None:
-        return "-"
-    text = f"{100 * estimate.value:.1f}"
-    return text + f" [{100 * estimate.low:.1f}, {100 * estimate.high:.1f}]" if with_ci else text
-
-
-def _num(estimate: Estimate | None) -> str:
-    return "-" if estimate is None else f"{estimate.value:.1f}"
-
-
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds / 60:.0f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> str:
-    # Written by hand: pandas' to_markdown needs `tabulate`, which is not a dependency.
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
-
-    aligns = ["---"] * 2 + ["---:"] * (len(header) - 2)  # two text columns, then numbers
-    return "\n".join([line(header), "| " + " | ".join(aligns) + " |", *map(line, rows)])
-
-
 def _environments(entries: Sequence[ReportEntry]) -> list[tuple[str, str]]:
     return sorted({(m.env, m.split) for e in entries for m in e.metrics})
 
@@ -367,113 +334,13 @@ def _metrics_for(entry: ReportEntry, env: tuple[str, str]) -> EnvMetrics | None:
     return next((m for m in entry.metrics if (m.env, m.split) == env), None)
 
 
-def _model_rows(entries: Sequence[ReportEntry], env: tuple[str, str]) -> list[list[str]]:
-    rows = []
-    for entry in entries:
-        m = _metrics_for(entry, env)
-        if m is None:
-            continue
-        rows.append(
-            [
-                entry.name,
-                entry.method,
-                "-" if entry.seed is None else str(entry.seed),
-                _count(entry.parameters),
-                f"{entry.compression:.1f}x",
-                str(m.episodes),
-                _pct(m.success_rate, with_ci=True),
-                _num(m.mean_steps),
-                _num(m.reasoning_tokens),
-                _pct(m.cot_match),
-                _pct(m.invalid_action_rate),
-                _num(m.tokens_per_s),
-                _duration(entry.wall_s),
-            ]
-        )
-    return rows
-
-
-def _seed_rows(entries: Sequence[ReportEntry], env: tuple[str, str]) -> list[list[str]]:
-    # Runs that differ only by seed: same method and same size (a method may come in sizes).
-    runs: dict[tuple[str, int], list[tuple[ReportEntry, float]]] = defaultdict(list)
-    for entry in entries:
-        m = _metrics_for(entry, env)
-        if m is not None:
-            runs[(entry.method, entry.parameters)].append((entry, 100 * m.success_rate.value))
-    rows = []
-    for (method, parameters), group in runs.items():
-        rates = np.array([rate for _, rate in group])
-        worst = min(group, key=lambda item: item[1])
-        best = max(group, key=lambda item: item[1])
-
-        def tagged(item: tuple[ReportEntry, float]) -> str:
-            seed = item[0].seed
-            return f"{item[1]:.1f}" + ("" if seed is None else f" (seed {seed})")
-
-        seeds = [str(e.seed) for e, _ in group if e.seed is not None]
-        rows.append(
-            [
-                method,
-                _count(parameters),
-                f"{group[0][0].compression:.1f}x",
-                str(len(group)),
-                ", ".join(seeds) or "-",
-                f"{rates.mean():.1f}",
-                f"{rates.std(ddof=1):.1f}" if len(group) > 1 else "-",
-                tagged(worst),
-                tagged(best),
-            ]
-        )
-    return rows
-
-
 def render_markdown(entries: Sequence[ReportEntry]) -> str:
     """The report as markdown: per environment, a table of models and one over seeds."""
-    models_header = [
-        "Model",
-        "Method",
-        "Seed",
-        "Params",
-        "Compression",
-        "Episodes",
-        "Success % [95% CI]",
-        "Steps",
-        "Reasoning tokens",
-        "CoT match %",
-        "Invalid action %",
-        "Tokens/s",
-        "Train time",
-    ]
-    seeds_header = [
-        "Method",
-        "Params",
-        "Compression",
-        "Runs",
-        "Seeds",
-        "Mean success %",
-        "Std",
-        "Min",
-        "Max",
-    ]
-    parts = [
-        "# Evaluation report",
-        "",
-        "Intervals: 95% bootstrap percentile over episodes (CoT match: over tasks). "
-        "Invalid actions include actions replaced by grounding. "
-        "Compression: teacher parameters / model parameters.",
-    ]
-    for env, split in _environments(entries):
-        parts += [
-            "",
-            f"## {env} / {split}",
-            "",
-            _table(models_header, _model_rows(entries, (env, split))),
-            "",
-            "### Over seeds",
-            "",
-            _table(seeds_header, _seed_rows(entries, (env, split))),
-        ]
-    return "\n".join(parts) + "\n"
+    # Imported here: `results` builds on this module, and pandas loads only for a report.
+    from agentdistill.results import LEGEND, results_frame, to_markdown
+
+    tables = to_markdown(results_frame(entries))
+    return "\n".join(["# Evaluation report", "", LEGEND, *(["", tables] if tables else [])]) + "\n"
 
 
 def render_png(entries: Sequence[ReportEntry]) -> bytes:
