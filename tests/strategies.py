@@ -16,18 +16,43 @@ def sentence(min_words: int = 1, max_words: int = 12) -> st.SearchStrategy[str]:
     return st.lists(words, min_size=min_words, max_size=max_words).map(" ".join)
 
 
-# Wild text: any characters but line breaks, stripped (what Step accepts).
+# A thought as ReAct writes them: a sentence, sometimes ending in whitespace before its newline.
+thought = st.builds(
+    lambda text, tail: text + tail, sentence(), st.sampled_from(["", "", "", " ", "  ", "\t"])
+)
+# The reasoning of a turn: no thought, or several, one per line.
+reasoning = st.one_of(st.just(""), st.lists(thought, min_size=1, max_size=3).map("\n".join))
+
+# Wild text: any characters but line breaks, stripped (what Step accepts as an action).
 wild_line = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"),
     max_size=40,
 ).map(str.strip)
+# A wild thought may end in whitespace, not start with it.
+wild_thought = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n\r"),
+    max_size=40,
+).map(str.lstrip)
 
-bracket_action = st.builds(
-    lambda verb, arg: f"{verb}[{arg}]",
-    st.sampled_from(["search", "lookup", "finish", "click"]),
-    st.lists(words, min_size=1, max_size=4).map(" ".join).filter(lambda s: "]" not in s),
+# Arguments hold words and balanced brackets: `1,800 ft (550 m).[3]`, `[[note]]`.
+argument_part = st.one_of(
+    words,
+    words.map(lambda word: f"[{word}]"),
+    words.map(lambda word: f"[[{word}]]"),
+    st.builds(lambda text, note: f"{text}.[{note}]", words, words),
 )
-command_action = st.lists(lower_words, min_size=1, max_size=6).map(" ".join)
+bracket_action = st.builds(
+    lambda verb, parts: f"{verb}[{' '.join(parts)}]",
+    st.sampled_from(["search", "lookup", "finish", "click", "Search", "Lookup", "Finish"]),
+    st.lists(argument_part, min_size=1, max_size=4),
+)
+# Commands, mostly lower case; a capitalised first word or a final period stays as written.
+command_action = st.builds(
+    lambda parts, capital, period: (parts.capitalize() if capital else parts) + period,
+    st.lists(lower_words, min_size=1, max_size=6).map(" ".join),
+    st.booleans(),
+    st.sampled_from(["", "", "", "."]),
+)
 observation = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=80)
 
 
@@ -36,13 +61,30 @@ def steps_for(format_name: str, max_steps: int = 6) -> st.SearchStrategy[list[St
     action = (
         command_action if format_name == "alfworld" else st.one_of(bracket_action, command_action)
     )
-    step = st.builds(
-        Step,
-        reasoning=st.one_of(st.just(""), sentence()),
-        action=action,
-        observation=observation,
-    )
+    step = st.builds(Step, reasoning=reasoning, action=action, observation=observation)
     return st.lists(step, min_size=0, max_size=max_steps)
+
+
+@st.composite
+def written_turn(draw: st.DrawFn, format_name: str, index: int) -> str:
+    """A turn in a hand-written layout the format does not produce itself (`Step.written`).
+
+    `alfworld`: thoughts answered `OK.`, `OK. ` or not at all, actions after `>` or `> `;
+    `react`/`paper`: labels without their space or in another case.
+    """
+    thoughts = draw(st.lists(thought, min_size=0, max_size=3))
+    if format_name == "alfworld":
+        replies = st.sampled_from(["OK.\n", "OK. \n", ""])
+        lines = [f"> think: {text}\n{draw(replies)}" for text in thoughts]
+        prefix = draw(st.sampled_from(["> ", ">"]))
+        return "".join(lines) + prefix + draw(command_action) + "\n"
+    number = f" {index + 1}" if format_name == "react" else ""
+    word = "Thought" if format_name == "react" else "Reasoning"
+    case = draw(st.sampled_from([str, str.lower, str.upper]))
+    spaces = st.sampled_from([" ", ""])
+    lines = [f"{case(word)}{number}:{draw(spaces)}{text}\n" for text in thoughts]
+    action = draw(st.one_of(bracket_action, command_action))
+    return "".join(lines) + f"{case('Action')}{number}:{draw(spaces)}{action}\n"
 
 
 def trajectories(format_name: str) -> st.SearchStrategy[Trajectory]:

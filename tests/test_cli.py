@@ -33,7 +33,7 @@ def test_validate(tmp_path: Path) -> None:
 
 def test_parse() -> None:
     result = runner.invoke(app, ["parse", "Thought 2: x\nAction 2: Search[y] junk"])
-    assert result.exit_code == 0 and "search[y]" in result.output
+    assert result.exit_code == 0 and "Search[y]" in result.output
     result = runner.invoke(app, ["parse", "just thinking"])
     assert result.exit_code == 1 and "no action found" in result.output
 

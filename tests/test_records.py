@@ -106,8 +106,28 @@ def test_unknown_schema_version_and_fields() -> None:
         Trajectory.model_validate({**data, "sucess": True})
 
 
-@pytest.mark.parametrize("field", ["reasoning", "action"])
-@pytest.mark.parametrize("value", ["two\nlines", " padded", "trailing "])
-def test_step_text_must_be_one_clean_line(field: str, value: str) -> None:
-    with pytest.raises(ValidationError, match=field):
-        Step(**{"action": "look", "observation": "", field: value})
+@pytest.mark.parametrize("value", ["two\nlines", " padded", "trailing ", "a\rb"])
+def test_action_must_be_one_clean_line(value: str) -> None:
+    with pytest.raises(ValidationError, match="action"):
+        Step(action=value, observation="")
+
+
+@pytest.mark.parametrize("value", [" padded", "a\n b", "a\n\nb", "a\n", "\na", "a\rb", "\t"])
+def test_thoughts_are_non_empty_lines_without_leading_whitespace(value: str) -> None:
+    with pytest.raises(ValidationError, match="reasoning"):
+        Step(reasoning=value, action="look", observation="")
+
+
+def test_several_thoughts_and_trailing_whitespace() -> None:
+    step = Step(reasoning="first thought. \nsecond\t", action="look", observation="")
+    assert step.thoughts == ["first thought. ", "second\t"]
+    assert Step(action="look", observation="").thoughts == []
+
+
+def test_written_layout_is_serialised_only_when_set() -> None:
+    plain = Step(reasoning="r", action="go to desk 1", observation="o")
+    assert "written" not in plain.model_dump_json()  # files of plain steps are unchanged
+    laid_out = plain.model_copy(update={"written": ">go to desk 1\n"})
+    assert Step.model_validate_json(laid_out.model_dump_json()) == laid_out
+    with pytest.raises(ValidationError, match="written"):
+        Step(action="go to desk 1", observation="", written="> go to desk 1")

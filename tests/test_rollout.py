@@ -189,3 +189,85 @@ def test_pretrained_model_with_few_shot_prompt(
         loaded, lambda: make_env("alfworld"), [task], QUIET.model_copy(update={"max_steps": 2})
     )
     assert len(out[0].steps) == 2
+
+
+def test_finish_turn_records_the_written_action_and_sends_its_command() -> None:
+    import torch
+
+    from agentdistill.policies.hf import _Episode
+    from agentdistill.records import Task
+
+    class Stub:  # finish_turn needs neither weights nor a vocabulary
+        pad_token_id = 0
+
+        def eval(self) -> "Stub":
+            return self
+
+    policy = HFPolicy(Stub(), Stub(), FMT, DecodingConfig(ground_actions=True))
+    task = Task(env="alfworld", task_id="t", split="train", goal="g")
+    episode = _Episode(task, "first", torch.Generator(), admissible=["go to desk 1", "look"])
+    written = "> think: The desk first. \nOK.\n> Go to desk 1.\n"
+    turn, canonical = policy.finish_turn(episode, written)
+    assert (turn.reasoning, turn.action, turn.command) == (
+        "The desk first. ",
+        "Go to desk 1.",
+        "go to desk 1",
+    )
+    assert turn.grounded_from is None and canonical == written
+    # a layout variant is not kept: the context shows the canonical turn
+    turn, canonical = policy.finish_turn(episode, ">look\n")
+    assert (turn.action, turn.command, canonical) == ("look", "look", "> look\n")
+    # grounding compares the command; a replaced action records what the model wrote
+    turn, canonical = policy.finish_turn(episode, "> go to desk 2\n")
+    assert (turn.action, turn.command, turn.grounded_from) == (
+        "go to desk 1",
+        "go to desk 1",
+        "go to desk 2",
+    )
+    assert canonical == "> go to desk 1\n"
+
+
+def test_rollouts_send_the_command_and_record_the_action() -> None:
+    from collections.abc import Sequence
+
+    from agentdistill.environments.base import Environment, StepInfo, StepResult
+    from agentdistill.policies.base import Policy, PolicySession, Turn
+    from agentdistill.records import PolicyInfo, Step, Task
+
+    class Recorder(Environment):
+        name = "recorder"
+        max_steps = 2
+
+        def __init__(self) -> None:
+            self.received: list[str] = []
+
+        def reset(self, task: Task) -> str:
+            return "start"
+
+        def step(self, action: str) -> StepResult:
+            self.received.append(action)
+            done = len(self.received) >= self.max_steps
+            info = StepInfo(won=done, action_valid=True)
+            return StepResult(observation="seen", done=done, reward=float(done), info=info)
+
+    class Session(PolicySession):
+        def start(self, slot: int, task: Task, first: str, admissible: object) -> None:
+            pass
+
+        def act(self, slots: Sequence[int]) -> dict[int, Turn]:
+            return {s: Turn(reasoning="", action="Search[x]", command="search[x]") for s in slots}
+
+        def observe(self, slot: int, step: Step, admissible: object) -> None:
+            pass
+
+    class Capitals(Policy):
+        info = PolicyInfo(name="capitals", kind="other")
+
+        def session(self, batch_size: int) -> PolicySession:
+            return Session()
+
+    env = Recorder()
+    task = Task(env="recorder", task_id="t", split="s", goal="g")
+    out = run_rollouts(Capitals(), lambda: env, [task], RolloutConfig(show_progress=False))
+    assert env.received == ["search[x]", "search[x]"]
+    assert [s.action for s in out[0].steps] == ["Search[x]", "Search[x]"]

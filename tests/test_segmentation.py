@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
-from agentdistill.formats import SpanLabel, get_format
+from agentdistill.formats import RenderedTrajectory, Segment, SpanLabel, get_format
 from agentdistill.records import Step
 from agentdistill.segmentation import (
     collate,
@@ -87,6 +87,16 @@ def check_segmentation(fmt_name: str, trajectory, tokenizer) -> None:
             assert seg.steps[index] in set(char_steps[start:end].tolist())
 
 
+def step_text(rendered: RenderedTrajectory, segment: Segment) -> str:
+    """The text of every segment with `segment`'s label and step: a step of several thoughts
+    has several REASON segments (ALFWorld answers each thought `OK.`, an OBS segment)."""
+    return "".join(
+        rendered.text[other.start : other.end]
+        for other in rendered.segments
+        if other.label == segment.label and other.step == segment.step
+    )
+
+
 @pytest.mark.parametrize("fmt_name", FORMAT_NAMES)
 @given(data=st.data())
 @settings(
@@ -106,13 +116,13 @@ def test_byte_level_bpe(fmt_name: str, data: st.DataObject, byte_bpe) -> None:
     for segment in rendered.segments:
         if segment.label in (SpanLabel.REASON, SpanLabel.ACT):
             ids = seg.input_ids[(seg.labels == segment.label) & (seg.steps == segment.step)]
-            assert byte_bpe.decode(ids.tolist()) == rendered.text[segment.start : segment.end]
+            assert byte_bpe.decode(ids.tolist()) == step_text(rendered, segment)
     for k, step in enumerate(trajectory.steps):
         if step.reasoning:
             reason_text = byte_bpe.decode(
                 seg.input_ids[seg.mask(SpanLabel.REASON) & (seg.steps == k)].tolist()
             )
-            assert step.reasoning in reason_text
+            assert all(thought in reason_text for thought in step.thoughts)
 
 
 @pytest.mark.parametrize("fmt_name", FORMAT_NAMES)
@@ -130,7 +140,7 @@ def test_word_level(fmt_name: str, data: st.DataObject) -> None:
         if segment.label in (SpanLabel.REASON, SpanLabel.ACT):
             ids = seg.input_ids[(seg.labels == segment.label) & (seg.steps == segment.step)]
             decoded = raw.decode(ids.tolist())
-            expected = rendered.text[segment.start : segment.end]
+            expected = step_text(rendered, segment)
             assert decoded.replace(" ", "") == re.sub(r"\s", "", expected)
 
 

@@ -22,6 +22,47 @@ Formats:
 - `paper`: `Reasoning: ...` / `Action: ...` / `Observation: ...` (the SAD paper);
 - `alfworld`: `> think: ...` answered `OK.`, then `> action` and the observation (ReAct's
   ALFWorld prompts).
+
+Exactness: ReAct's published few-shot prompts (HotPotQA, FEVER, ALFWorld) go through
+`parse_episode` -> records -> `render` byte for byte. The rules that make them:
+
+1. Actions are recorded exactly as written: `Search[x]` stays `Search[x]` in the record and
+   in the text. `normalize_action` is the *command* the environment receives (`search[x]`;
+   ALFWorld: lower case, single spaces, no final period); only acting applies it
+   (`HFPolicy.finish_turn` puts it in `Turn.command`, which the rollout engine sends).
+2. The step that ends an episode renders no observation line when the environment said
+   nothing (`render(..., ended=True)`, which `render_trajectory` uses): ReAct's examples end
+   with their `Finish[...]` line. Prompts render with `ended=False`, so the prompt at step k
+   stays a prefix of the training text.
+3. A thought keeps its trailing whitespace (ReAct's text has a thought ending in a space
+   before the newline). It never starts with whitespace: the parser drops the spaces after
+   the label, and `Step` refuses a thought that starts with one.
+4. A turn may hold several thoughts: `Step.reasoning` holds them one per line. `react`
+   writes a `Thought k: ` line for each, `alfworld` a `> think: ` line for each, every one
+   answered `OK.` (ReAct's ALFWorld examples mostly open with two thoughts in a row).
+5. Layout the format would write otherwise is kept verbatim in `Step.written` (set by
+   `read_turn` and `parse_episode`, checked to parse back to the same reasoning and action).
+   ALFWorld's protocol answers every think with `OK.`, but ReAct's hand-written examples
+   leave the think before a `take` unanswered in two examples and answer one think `OK. `;
+   such a turn renders exactly as written, its reply lines labelled OBS. A live policy's
+   turns are always canonical (`HFPolicy` ignores `written`).
+6. `>go to ...` without a space after `>` (three lines of one ReAct ALFWorld example) is such
+   a layout: the action is `go to ...`, the line is kept in `Step.written`.
+7. A bracket argument runs to the `]` that balances the verb's `[`, so `Finish[2,130 m
+   (7,000 ft).[3]]` is one action; text after that bracket is dropped as junk. An argument
+   may hold `[` and `]` in balanced pairs only.
+8. Few-shot prompts are joined as ReAct's code joins them (`join_few_shot`, styles in
+   `FEW_SHOT_STYLES`): ALFWorld `instruction\\n` + examples back to back +
+   `\\nHere is the task.\\n`; HotPotQA `instruction\\n\\n` + examples back to back; FEVER
+   `\\n` + `instruction\\n` + examples separated by a blank line + `\\n`. The task's first
+   observation and its newline follow, as for any prompt.
+
+Transcripts (`parse_episode`): the first observation is every line before the first turn; a
+turn runs from its first thought line to its action line; an observation runs from the action
+line to the next turn and may span lines (HotPotQA pages do). In ALFWorld a turn is a run of
+`> think:` lines, each answered by at most one `OK.` line, ending in a `>` command line;
+lines that do not form one belong to the observation (one ReAct example writes a think
+between an action and its result: that think is part of the result).
 """
 
 from __future__ import annotations
@@ -34,6 +75,7 @@ from enum import IntEnum
 from typing import Literal
 
 import numpy as np
+from pydantic import ValidationError
 
 from agentdistill.records import Step, Trajectory
 
@@ -45,6 +87,9 @@ class SpanLabel(IntEnum):
     REASON = 1
     ACT = 2
     OBS = 3
+
+
+Span = tuple[int, int]
 
 
 @dataclass(frozen=True)
@@ -67,10 +112,13 @@ class RenderedTrajectory:
     """`turn_starts[k]`: index where the policy's text for step k begins (its prompt's end)."""
     turn_ends: tuple[int, ...]
     """`turn_ends[k]`: index where the policy's turn for step k ends and the observation begins."""
-    reasoning_spans: tuple[tuple[int, int] | None, ...]
-    """Exact character range of each step's reasoning content (None when the step has none)."""
-    action_spans: tuple[tuple[int, int], ...]
+    reasoning_spans: tuple[Span | None, ...]
+    """Character range from the first thought's start to the last thought's end of each step
+    (exactly the reasoning when the step has one thought; None when it has none)."""
+    action_spans: tuple[Span, ...]
     """Exact character range of each step's action content."""
+    thought_spans: tuple[tuple[Span, ...], ...] = ()
+    """Exact character range of each thought of each step (empty when the step has none)."""
 
     def prompt(self, step: int) -> str:
         """The prompt a policy sees before writing step `step` (0-based)."""
@@ -109,6 +157,17 @@ class ParsedTurn:
 
 
 @dataclass(frozen=True)
+class ParsedEpisode:
+    """An episode read back from its text (`ReactFormat.parse_episode`)."""
+
+    initial_observation: str
+    steps: tuple[Step, ...]
+    ended: bool
+    """The last step has no observation line (ReAct's examples end with their final action);
+    render with `ended=True` (what `render_trajectory` does) to write it back."""
+
+
+@dataclass(frozen=True)
 class TurnState:
     """Where an incrementally generated turn stands (see `ReactFormat.turn_state`)."""
 
@@ -118,6 +177,41 @@ class TurnState:
     """When done: index in the turn text right after the action line's newline."""
     inject: str = ""
     """Text the protocol answers before the policy continues (ALFWorld's `OK.` after a think)."""
+
+
+@dataclass(frozen=True)
+class FewShotStyle:
+    """How ReAct's code joins an instruction, example episodes and the task into one prompt.
+
+    The preamble is `lead + instruction + after_instruction + between.join(examples) +
+    before_task`; the task's first observation and its newline follow it.
+    """
+
+    lead: str = ""
+    after_instruction: str = "\n"
+    between: str = ""
+    before_task: str = ""
+
+
+FEW_SHOT_STYLES: dict[str, FewShotStyle] = {
+    # 'Interact with a household ... examples.\n' + example + example + '\nHere is the task.\n'
+    "alfworld": FewShotStyle(before_task="\nHere is the task.\n"),
+    # instruction ending in a newline, then examples that open with a blank line, back to back
+    "hotpotqa": FewShotStyle(after_instruction="\n\n"),
+    # one string: a blank line, the instruction line, examples each followed by a blank line
+    "fever": FewShotStyle(lead="\n", between="\n", before_task="\n"),
+}
+
+
+def join_few_shot(instruction: str, examples: Sequence[str], style: FewShotStyle) -> str:
+    """The few-shot preamble: the instruction and the rendered examples, joined by `style`."""
+    return (
+        style.lead
+        + instruction
+        + style.after_instruction
+        + style.between.join(examples)
+        + style.before_task
+    )
 
 
 class FormatError(ValueError):
@@ -132,7 +226,7 @@ class _Builder:
         self.length = 0
         self.segments: list[Segment] = []
 
-    def add(self, text: str, label: SpanLabel, step: int) -> tuple[int, int]:
+    def add(self, text: str, label: SpanLabel, step: int) -> Span:
         start = self.length
         if text:
             self.parts.append(text)
@@ -146,29 +240,70 @@ class _Builder:
 
 
 _WS = re.compile(r"\s+")
-_BRACKET_ACTION = re.compile(r"^([A-Za-z_][A-Za-z_ ]*?)\s*\[(.*?)\]")
+_VERB = re.compile(r"([A-Za-z_][A-Za-z_ ]*?)\s*\[")
+
+
+def _bracket_action(text: str) -> tuple[str, str, int] | None:
+    """`Verb[argument]` at the start of `text`: (verb, argument, index after the closing `]`).
+
+    The argument ends at the `]` that balances the verb's `[` (rule 7); None when `text` does
+    not start with a verb and a bracket, or the bracket never closes.
+    """
+    match = _VERB.match(text)
+    if match is None:
+        return None
+    depth = 0
+    for position in range(match.end() - 1, len(text)):
+        char = text[position]
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+            if depth == 0:
+                return match.group(1), text[match.end() : position], position + 1
+    return None
+
+
+def _lines(text: str) -> list[str]:
+    # Only \n (after normalising \r\n and \r) separates lines: str.splitlines would also split
+    # on characters such as \x1c or \u2028 that may legitimately occur inside a thought.
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 class ReactFormat(ABC):
     """A ReAct text format: rendering, parsing and the turn protocol for generation."""
 
     name: str
+    few_shot_style: FewShotStyle
+    """How ReAct joins few-shot examples of this format (see `join_few_shot`)."""
 
     def render(
-        self, initial_observation: str, steps: Sequence[Step], preamble: str = ""
+        self,
+        initial_observation: str,
+        steps: Sequence[Step],
+        preamble: str = "",
+        *,
+        ended: bool = False,
     ) -> RenderedTrajectory:
-        """Render an episode (possibly partial) to text with its labelled segments."""
+        """Render an episode (possibly partial) to text with its labelled segments.
+
+        `ended`: the last step ended the episode, so an empty observation of it writes no
+        observation line (rule 2).
+        """
         out = _Builder()
         out.add(preamble + initial_observation + "\n", SpanLabel.PROMPT, -1)
-        starts, ends, reasons, actions = [], [], [], []
+        starts, ends, reasons, actions, thoughts = [], [], [], [], []
         for index, step in enumerate(steps):
             self.check_step(step, index)
             starts.append(out.length)
-            reason_span, action_span = self._render_turn(out, step, index)
+            thought_spans, action_span = self._add_turn(out, step, index)
             ends.append(out.length)
-            reasons.append(reason_span)
+            thoughts.append(thought_spans)
+            reasons.append((thought_spans[0][0], thought_spans[-1][1]) if thought_spans else None)
             actions.append(action_span)
-            self._render_observation(out, step, index)
+            final = ended and index == len(steps) - 1
+            if not (final and not step.observation):
+                self._render_observation(out, step, index)
         return RenderedTrajectory(
             text="".join(out.parts),
             segments=tuple(out.segments),
@@ -176,10 +311,12 @@ class ReactFormat(ABC):
             turn_ends=tuple(ends),
             reasoning_spans=tuple(reasons),
             action_spans=tuple(actions),
+            thought_spans=tuple(thoughts),
         )
 
     def render_trajectory(self, trajectory: Trajectory, preamble: str = "") -> RenderedTrajectory:
-        return self.render(trajectory.initial_observation, trajectory.steps, preamble)
+        """Render a whole episode: its last step ended it (`render(..., ended=True)`)."""
+        return self.render(trajectory.initial_observation, trajectory.steps, preamble, ended=True)
 
     def prompt(self, initial_observation: str, steps: Sequence[Step], preamble: str = "") -> str:
         """The text a policy is prompted with before its next step."""
@@ -187,6 +324,9 @@ class ReactFormat(ABC):
 
     def check_step(self, step: Step, index: int) -> None:
         """Raise `FormatError` if the step would not parse back to itself."""
+        if step.written is not None:
+            self._written_layout(step, index)
+            return
         if not step.action:
             return  # an empty (invalid) action renders as an empty action line
         parsed = self.parse(self.turn_text(step, index))
@@ -200,7 +340,7 @@ class ReactFormat(ABC):
     def turn_text(self, step: Step, index: int) -> str:
         """The policy's turn for step `index` alone (what `render` puts there)."""
         out = _Builder()
-        self._render_turn(out, step, index)
+        self._add_turn(out, step, index)
         return "".join(out.parts)
 
     def observation_text(self, step: Step, index: int) -> str:
@@ -209,23 +349,200 @@ class ReactFormat(ABC):
         self._render_observation(out, step, index)
         return "".join(out.parts)
 
+    # ---- exact reading of written text ------------------------------------------------------
+    def read_turn(self, text: str, index: int, observation: str = "") -> Step:
+        """The step whose turn `index` renders exactly as `text` (one whole turn).
+
+        Reasoning and action are what `parse` reads; when the canonical rendering of them
+        differs from `text`, `text` is kept in `Step.written` (rule 5). Raises `FormatError`
+        if `text` is not one turn that parses back exactly.
+        """
+        parsed = self.parse(text)
+        if parsed.action is None:
+            raise FormatError(f"step {index}: no action in {text!r}")
+        try:
+            step = Step(reasoning=parsed.reasoning, action=parsed.action, observation=observation)
+            if self.turn_text(step, index) == text:
+                return step
+            step = Step(
+                reasoning=parsed.reasoning,
+                action=parsed.action,
+                observation=observation,
+                written=text,
+            )
+        except (ValidationError, FormatError) as exc:
+            raise FormatError(
+                f"step {index}: format '{self.name}' cannot represent {text!r}: {exc}"
+            ) from exc
+        self.check_step(step, index)
+        return step
+
+    def parse_episode(self, text: str) -> ParsedEpisode:
+        """Read one episode's text (no preamble) back into steps that render it exactly.
+
+        Raises `FormatError` when the text is not exactly what `render` would write for some
+        steps (see the module docstring for where turns and observations begin and end).
+        """
+        episode, length = self._read_episode(text)
+        if length != len(text):
+            raise FormatError(
+                f"format '{self.name}': the episode ends at character {length} but the text "
+                f"goes on with {text[length : length + 40]!r}"
+            )
+        return episode
+
+    def parse_episodes(self, text: str, separator: str = "") -> list[ParsedEpisode]:
+        """Read several episodes written one after the other, `separator` between two.
+
+        An episode ends where its last action has no observation line (ReAct's HotPotQA and
+        FEVER examples); in `alfworld` an observation runs to the next turn, so the whole
+        text is one episode: read ALFWorld examples one by one.
+        """
+        episodes: list[ParsedEpisode] = []
+        position = 0
+        while position < len(text):
+            if episodes and separator:
+                if not text.startswith(separator, position):
+                    raise FormatError(
+                        f"format '{self.name}': expected {separator!r} between episodes at "
+                        f"character {position}"
+                    )
+                position += len(separator)
+            episode, length = self._read_episode(text[position:])
+            episodes.append(episode)
+            position += length
+        return episodes
+
+    def _read_episode(self, text: str) -> tuple[ParsedEpisode, int]:
+        """The episode at the start of `text` and the number of characters it spans."""
+        lines = text.split("\n")
+        complete = len(lines) - 1  # lines ending with a newline
+        first = self._next_turn(lines, 0, complete)
+        if first == 0:
+            raise FormatError(
+                f"format '{self.name}': an episode starts with its first observation, "
+                f"not {text[:40]!r}"
+            )
+        steps: list[Step] = []
+        ended = False
+        line = first
+        while line < complete:
+            action_line = self._turn_at(lines, line, complete)
+            if action_line is None:
+                break
+            turn = "\n".join(lines[line : action_line + 1]) + "\n"
+            index = len(steps)
+            observed = self._observation_at(lines, action_line + 1, complete, index)
+            if observed is None:  # no observation line: the episode ends with this action
+                steps.append(self.read_turn(turn, index))
+                line, ended = action_line + 1, True
+                break
+            observation, line = observed
+            steps.append(self.read_turn(turn, index, observation))
+        length = sum(len(part) + 1 for part in lines[:line])
+        episode = ParsedEpisode("\n".join(lines[:first]), tuple(steps), ended)
+        rendered = self.render(episode.initial_observation, steps, ended=ended).text
+        if rendered != text[:length]:  # a safety net: every piece above was checked already
+            raise FormatError(f"format '{self.name}': the episode would render differently")
+        return episode, length
+
+    def _next_turn(self, lines: list[str], start: int, complete: int) -> int:
+        """Index of the first line from `start` on that begins a turn (`complete` if none)."""
+        line = start
+        while line < complete and self._turn_at(lines, line, complete) is None:
+            line += 1
+        return line
+
+    def _written_layout(
+        self, step: Step, index: int
+    ) -> tuple[list[tuple[str, SpanLabel]], tuple[Span, ...], Span]:
+        """Check `step.written` and cut it into labelled lines; spans relative to its start.
+
+        Valid when it is one whole turn that parses back to the step's reasoning and action,
+        each thought ends its own line before the action line, and the action line holds the
+        action. Reasoning lines are REASON, reply lines (`OK.`) OBS, the action line ACT.
+        """
+        text = step.written or ""
+
+        def refuse(why: str) -> FormatError:
+            return FormatError(
+                f"step {index}: format '{self.name}' cannot render written={text!r}: {why}"
+            )
+
+        state = self.turn_state(text)
+        if not (state.done and state.end == len(text)):
+            raise refuse("it is not one whole turn")
+        parsed = self.parse(text)
+        if (parsed.reasoning, parsed.action) != (step.reasoning, step.action):
+            raise refuse(
+                f"it parses as reasoning={parsed.reasoning!r} action={parsed.action!r}, "
+                f"not reasoning={step.reasoning!r} action={step.action!r}"
+            )
+        lines = text[:-1].split("\n")
+        pending = step.thoughts
+        pieces: list[tuple[str, SpanLabel]] = []
+        thought_spans: list[Span] = []
+        start = 0
+        for line in lines[:-1]:
+            if pending and line.endswith(pending[0]):
+                thought_spans.append((start + len(line) - len(pending[0]), start + len(line)))
+                pending = pending[1:]
+                pieces.append((line + "\n", SpanLabel.REASON))
+            else:
+                pieces.append((line + "\n", self._layout_label(line)))
+            start += len(line) + 1
+        where = lines[-1].rfind(step.action)
+        if pending or where < 0:
+            raise refuse("its thoughts and action are not each at the end of their own line")
+        pieces.append((lines[-1] + "\n", SpanLabel.ACT))
+        return pieces, tuple(thought_spans), (start + where, start + where + len(step.action))
+
+    def _layout_label(self, line: str) -> SpanLabel:
+        """Label of a line of a written turn that holds no thought and is not the action."""
+        return SpanLabel.REASON
+
+    def _add_turn(self, out: _Builder, step: Step, index: int) -> tuple[tuple[Span, ...], Span]:
+        if step.written is None:
+            return self._render_turn(out, step, index)
+        pieces, thoughts, (action_start, action_end) = self._written_layout(step, index)
+        base = out.length
+        for piece, label in pieces:
+            out.add(piece, label, index)
+        return (
+            tuple((base + start, base + end) for start, end in thoughts),
+            (base + action_start, base + action_end),
+        )
+
     @abstractmethod
-    def _render_turn(
-        self, out: _Builder, step: Step, index: int
-    ) -> tuple[tuple[int, int] | None, tuple[int, int]]:
-        """Append the policy's turn; return the (reasoning, action) content spans."""
+    def _render_turn(self, out: _Builder, step: Step, index: int) -> tuple[tuple[Span, ...], Span]:
+        """Append the policy's canonical turn; return the thought spans and the action span."""
 
     @abstractmethod
     def _render_observation(self, out: _Builder, step: Step, index: int) -> None:
         """Append the environment's answer to the step."""
 
     @abstractmethod
+    def _turn_at(self, lines: list[str], start: int, complete: int) -> int | None:
+        """If a turn begins at line `start` of a transcript, the index of its action line."""
+
+    @abstractmethod
+    def _observation_at(
+        self, lines: list[str], start: int, complete: int, index: int
+    ) -> tuple[str, int] | None:
+        """Step `index`'s observation starting at line `start`: (text, line after it); None
+        when no observation line follows the action."""
+
+    @abstractmethod
     def parse(self, text: str) -> ParsedTurn:
-        """Parse a policy's raw output for one turn. Never raises: failures set `error`."""
+        """Parse a policy's raw output for one turn. Never raises: failures set `error`.
+
+        Reasoning and action come back exactly as written (rules 1, 3, 4, 7); output that is
+        not in the format's shape is recovered as well as possible.
+        """
 
     @abstractmethod
     def normalize_action(self, action: str) -> str:
-        """The canonical form the parser gives an action."""
+        """The command the environment receives for an action (rule 1)."""
 
     @abstractmethod
     def turn_state(self, turn_text: str) -> TurnState:
@@ -237,14 +554,10 @@ class ReactFormat(ABC):
         """Stop strings for a remote model that cannot call `turn_state` while generating."""
 
 
-def _lines(text: str) -> list[str]:
-    # Only \n (after normalising \r\n and \r) separates lines: str.splitlines would also split
-    # on characters such as \x1c or \u2028 that may legitimately occur inside a thought.
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-
-
 class LabeledLinesFormat(ReactFormat):
     """`<Reason label>: ...` / `<Action label>: ...` / `<Observation label>: ...` lines."""
+
+    few_shot_style = FEW_SHOT_STYLES["hotpotqa"]
 
     # Labels the parser accepts, whichever the format renders: real teachers mix them up.
     _REASON_LABEL = re.compile(r"^\s*(?:thought|reasoning|think)\s*\d*\s*[:\uff1a]\s?(.*)$", re.I)
@@ -261,71 +574,88 @@ class LabeledLinesFormat(ReactFormat):
     def _label(self, word: str, index: int) -> str:
         return f"{word} {index + 1}: " if self.numbered else f"{word}: "
 
-    def _render_turn(
-        self, out: _Builder, step: Step, index: int
-    ) -> tuple[tuple[int, int] | None, tuple[int, int]]:
-        reason_span = None
-        if step.reasoning:
+    def _render_turn(self, out: _Builder, step: Step, index: int) -> tuple[tuple[Span, ...], Span]:
+        thoughts = []
+        for thought in step.thoughts:  # rule 4: one labelled line per thought
             out.add(self._label(self.reason_label, index), SpanLabel.REASON, index)
-            reason_span = out.add(step.reasoning, SpanLabel.REASON, index)
+            thoughts.append(out.add(thought, SpanLabel.REASON, index))
             out.add("\n", SpanLabel.REASON, index)
         out.add(self._label("Action", index), SpanLabel.ACT, index)
         action_span = out.add(step.action, SpanLabel.ACT, index)
         out.add("\n", SpanLabel.ACT, index)
-        return reason_span, action_span
+        return tuple(thoughts), action_span
 
     def _render_observation(self, out: _Builder, step: Step, index: int) -> None:
         out.add(self._label("Observation", index) + step.observation + "\n", SpanLabel.OBS, index)
 
     def normalize_action(self, action: str) -> str:
-        """Strip; `Verb[arg]` gets a lower-case verb and loses anything after its `]`."""
+        """Strip; `Verb[arg]` gets a lower-case verb, a stripped argument, nothing after `]`."""
         action = action.strip()
-        match = _BRACKET_ACTION.match(action)
-        if match:
-            verb = _WS.sub("", match.group(1)).lower()
-            return f"{verb}[{match.group(2).strip()}]"
+        bracket = _bracket_action(action)
+        if bracket is not None:
+            verb, argument, _ = bracket
+            return f"{_WS.sub('', verb).lower()}[{argument.strip()}]"
         return action
 
+    @staticmethod
+    def _exact_action(text: str) -> str:
+        """The action as written: stripped, cut after the bracket that closes `Verb[` (rule 7)."""
+        text = text.strip()
+        bracket = _bracket_action(text)
+        return text[: bracket[2]] if bracket is not None else text
+
     def parse(self, text: str) -> ParsedTurn:
-        reasoning: list[str] = []
+        # (content, labelled) per reasoning line; an unlabelled line continues a thought
+        entries: list[tuple[str, bool]] = []
         action: str | None = None
         awaiting_action = False  # saw "Action:" with nothing after it on the line
-        for raw in _lines(text):
-            line = raw.strip()
-            if not line:
+        for line in _lines(text):
+            if not line.strip():
                 continue
             if awaiting_action:
-                action = self.normalize_action(line)
+                action = self._exact_action(line)
                 break
             if self._OBS_LABEL.match(line):
                 break  # the model went on to invent an observation; the turn is over
             match = self._ACTION_LABEL.match(line)
             if match:
-                rest = match.group(1).strip()
-                if rest:
-                    action = self.normalize_action(rest)
+                rest = match.group(1)
+                if rest.strip():
+                    action = self._exact_action(rest)
                     break
                 awaiting_action = True
                 continue
             match = self._REASON_LABEL.match(line)
-            content = match.group(1).strip() if match else line
+            # rule 3: the content starts after the label's space; trailing whitespace stays
+            content = match.group(1).lstrip() if match else line.lstrip()
             inline = self._INLINE_ACTION.search(content)
             if inline and content[inline.end() :].strip():
-                reasoning.append(content[: inline.start()].strip())
-                action = self.normalize_action(content[inline.end() :])
+                entries.append((content[: inline.start()].strip(), match is not None))
+                action = self._exact_action(content[inline.end() :])
                 break
-            reasoning.append(content)
-        thought = " ".join(part for part in reasoning if part)
-        if action is None and reasoning:
+            entries.append((content, match is not None))
+        if action is None and entries:
             # No action label at all: accept a bare `verb[arg]` last line as the action.
-            last = reasoning[-1]
-            if _BRACKET_ACTION.fullmatch(last):
-                return ParsedTurn(
-                    " ".join(p for p in reasoning[:-1] if p), self.normalize_action(last)
-                )
+            last = entries[-1][0].strip()
+            bracket = _bracket_action(last)
+            if bracket is not None and bracket[2] == len(last):
+                return ParsedTurn(self._join(entries[:-1]), last)
         if not action:
-            return ParsedTurn(thought, None, "no action found")
-        return ParsedTurn(thought, action)
+            return ParsedTurn(self._join(entries), None, "no action found")
+        return ParsedTurn(self._join(entries), action)
+
+    @staticmethod
+    def _join(entries: Sequence[tuple[str, bool]]) -> str:
+        """Thoughts one per line: a labelled line opens a thought, an unlabelled one continues
+        the current thought (joined by a space, as a recovery); empty thoughts are dropped."""
+        thoughts: list[str] = []
+        for content, labelled in entries:
+            if labelled or not thoughts:
+                thoughts.append(content)
+            elif content:
+                previous = thoughts[-1].rstrip()
+                thoughts[-1] = f"{previous} {content}" if previous else content
+        return "\n".join(thought for thought in thoughts if thought.strip())
 
     def turn_state(self, turn_text: str) -> TurnState:
         position = 0
@@ -346,6 +676,33 @@ class LabeledLinesFormat(ReactFormat):
                 return TurnState(done=True, end=position)
         return TurnState(done=False)
 
+    def _turn_at(self, lines: list[str], start: int, complete: int) -> int | None:
+        # labelled thought lines, then an action line with its action, none indented
+        for line in range(start, complete):
+            text = lines[line]
+            if not text or text[0].isspace():
+                return None
+            match = self._ACTION_LABEL.match(text)
+            if match:
+                return line if match.group(1).strip() else None
+            if not self._REASON_LABEL.match(text):
+                return None
+        return None
+
+    def _observation_at(
+        self, lines: list[str], start: int, complete: int, index: int
+    ) -> tuple[str, int] | None:
+        if start >= complete or not self._OBS_LABEL.match(lines[start]):
+            return None
+        label = self._label("Observation", index)
+        if not lines[start].startswith(label):
+            raise FormatError(
+                f"step {index}: format '{self.name}' writes the observation label {label!r}, "
+                f"not {lines[start][: len(label) + 8]!r}"
+            )
+        end = self._next_turn(lines, start + 1, complete)
+        return "\n".join([lines[start][len(label) :], *lines[start + 1 : end]]), end
+
     @property
     def stop_sequences(self) -> tuple[str, ...]:
         return ("\nObservation",)
@@ -355,25 +712,27 @@ class AlfworldFormat(ReactFormat):
     """ReAct's ALFWorld transcript: `> think: ...` / `OK.` / `> command` / observation."""
 
     name = "alfworld"
+    few_shot_style = FEW_SHOT_STYLES["alfworld"]
     THOUGHT_REPLY = "OK."
     _THINK = re.compile(r"^think\s*:\s?(.*)$", re.I)
 
-    def _render_turn(
-        self, out: _Builder, step: Step, index: int
-    ) -> tuple[tuple[int, int] | None, tuple[int, int]]:
-        reason_span = None
-        if step.reasoning:
+    def _render_turn(self, out: _Builder, step: Step, index: int) -> tuple[tuple[Span, ...], Span]:
+        thoughts = []
+        for thought in step.thoughts:  # rule 4: every think is answered `OK.`
             out.add("> think: ", SpanLabel.REASON, index)
-            reason_span = out.add(step.reasoning, SpanLabel.REASON, index)
+            thoughts.append(out.add(thought, SpanLabel.REASON, index))
             out.add("\n", SpanLabel.REASON, index)
             out.add(self.THOUGHT_REPLY + "\n", SpanLabel.OBS, index)
         out.add("> ", SpanLabel.ACT, index)
         action_span = out.add(step.action, SpanLabel.ACT, index)
         out.add("\n", SpanLabel.ACT, index)
-        return reason_span, action_span
+        return tuple(thoughts), action_span
 
     def _render_observation(self, out: _Builder, step: Step, index: int) -> None:
         out.add(step.observation + "\n", SpanLabel.OBS, index)
+
+    def _layout_label(self, line: str) -> SpanLabel:
+        return SpanLabel.OBS if line.strip() == self.THOUGHT_REPLY else SpanLabel.REASON
 
     def normalize_action(self, action: str) -> str:
         """ALFWorld commands are lower-case words separated by single spaces, no final period."""
@@ -381,23 +740,31 @@ class AlfworldFormat(ReactFormat):
         return action.rstrip(".").rstrip()
 
     @staticmethod
+    def _body(line: str) -> str:
+        """A line without its leading whitespace and prompt (`>`); trailing whitespace stays."""
+        body = line.lstrip()
+        return body[1:].lstrip() if body.startswith(">") else body
+
+    @staticmethod
     def _command(line: str) -> str:
         return line.strip().lstrip(">").strip()
 
     def parse(self, text: str) -> ParsedTurn:
-        reasoning: list[str] = []
-        for raw in _lines(text):
-            line = self._command(raw)
-            if not line or line == self.THOUGHT_REPLY:
+        thoughts: list[str] = []
+        for line in _lines(text):
+            body = self._body(line)
+            if not body.strip() or body.strip() == self.THOUGHT_REPLY:
                 continue
-            match = self._THINK.match(line)
+            match = self._THINK.match(body)
             if match:
-                reasoning.append(match.group(1).strip())
+                thoughts.append(match.group(1).lstrip())  # rule 3: trailing whitespace stays
                 continue
-            action = self.normalize_action(line)
-            if action:
-                return ParsedTurn(" ".join(p for p in reasoning if p), action)
-        return ParsedTurn(" ".join(p for p in reasoning if p), None, "no action found")
+            return ParsedTurn(self._join(thoughts), body.strip())  # rule 1: as written
+        return ParsedTurn(self._join(thoughts), None, "no action found")
+
+    @staticmethod
+    def _join(thoughts: Sequence[str]) -> str:
+        return "\n".join(thought for thought in thoughts if thought.strip())
 
     def turn_state(self, turn_text: str) -> TurnState:
         position = 0
@@ -412,6 +779,26 @@ class AlfworldFormat(ReactFormat):
                 continue
             return TurnState(done=True, end=position)
         return TurnState(done=False)
+
+    def _turn_at(self, lines: list[str], start: int, complete: int) -> int | None:
+        # `>` think lines, each answered by at most one reply line, then a `>` command line
+        line = start
+        while line < complete and lines[line].startswith(">"):
+            body = lines[line][1:].strip()
+            if not self._THINK.match(body):
+                return line if body and body != self.THOUGHT_REPLY else None
+            line += 1
+            if line < complete and lines[line].strip() == self.THOUGHT_REPLY:
+                line += 1
+        return None
+
+    def _observation_at(
+        self, lines: list[str], start: int, complete: int, index: int
+    ) -> tuple[str, int] | None:
+        end = self._next_turn(lines, start, complete)
+        if end == start:
+            return None  # the text ends (or the next turn begins) right after the action
+        return "\n".join(lines[start:end]), end
 
     @property
     def stop_sequences(self) -> tuple[str, ...]:

@@ -46,8 +46,16 @@ class Task(Record):
 class Step(Record):
     """One ReAct step: what the agent thought, what it did, what the environment answered."""
 
-    reasoning: str = Field(default="", description="Thought text; empty when the agent gave none.")
-    action: str = Field(description="The action sent to the environment, one line.")
+    reasoning: str = Field(
+        default="",
+        description="Thought text; empty when the agent gave none. Several thoughts in one "
+        "turn are written one per line (newline-separated); each thought is one line that "
+        "does not start with whitespace and keeps any trailing whitespace exactly.",
+    )
+    action: str = Field(
+        description="The action exactly as the policy wrote it, one line (the environment "
+        "receives the format's `normalize_action` of it, e.g. `search[x]` for `Search[x]`)."
+    )
     observation: str = Field(description="The environment's answer to the action.")
     action_valid: bool | None = Field(
         default=None, description="Whether the environment accepted the action (None: unknown)."
@@ -62,17 +70,53 @@ class Step(Record):
         description="The action the policy wrote when action grounding replaced it by the "
         "closest admissible command (`action`); None when the policy's own action was sent.",
     )
+    written: str | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="The turn exactly as a hand-written source put it, when its layout differs "
+        "from the format's canonical rendering of `reasoning` and `action` (e.g. ReAct's "
+        "ALFWorld examples: a thought left without `OK.`, `>go to` without a space). It must "
+        "parse back to `reasoning` and `action`; None (the default, never serialised): the "
+        "canonical rendering.",
+    )
 
-    @field_validator("reasoning", "action")
+    @field_validator("reasoning")
+    @classmethod
+    def _thought_lines(cls, value: str) -> str:
+        # Text formats end a thought at a newline, so a newline separates thoughts; a thought
+        # starting with whitespace would lose it after its label (`Thought 1: `).
+        if "\r" in value:
+            raise ValueError("must not contain carriage returns (newlines separate thoughts)")
+        if value and any(not line or line != line.lstrip() for line in value.split("\n")):
+            raise ValueError(
+                "every thought (one per line) must be non-empty and not start with whitespace"
+            )
+        return value
+
+    @field_validator("action")
     @classmethod
     def _single_line(cls, value: str) -> str:
-        # Text formats end reasoning and action at a newline; a newline inside would not
-        # round-trip through rendering and parsing.
+        # Text formats end an action at a newline; a newline inside would not round-trip
+        # through rendering and parsing.
         if "\n" in value or "\r" in value:
             raise ValueError("must be a single line (no newline characters)")
         if value != value.strip():
             raise ValueError("must not start or end with whitespace")
         return value
+
+    @field_validator("written")
+    @classmethod
+    def _whole_turn(cls, value: str | None) -> str | None:
+        if value is not None and (not value.endswith("\n") or "\r" in value):
+            raise ValueError(
+                "must be a whole turn: lines ending with a newline, no carriage return"
+            )
+        return value
+
+    @property
+    def thoughts(self) -> list[str]:
+        """The thoughts of the turn, in order (empty when the agent gave none)."""
+        return self.reasoning.split("\n") if self.reasoning else []
 
 
 class PolicyInfo(Record):

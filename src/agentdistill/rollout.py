@@ -105,7 +105,8 @@ def _run_wave(
             episode.prompt_tokens += turn.prompt_tokens
             episode.generated_tokens += turn.generated_tokens
             began = time.perf_counter()
-            result = episode.env.step(turn.action)
+            command = turn.action if turn.command is None else turn.command
+            result = episode.env.step(command)
             episode.env_s += time.perf_counter() - began
             step = Step(
                 reasoning=turn.reasoning,

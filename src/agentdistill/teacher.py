@@ -20,7 +20,7 @@ from pydantic import BaseModel, Field
 from agentdistill.config import Config, FormatConfig
 from agentdistill.environments.registry import make_env
 from agentdistill.files import write_text_atomic
-from agentdistill.formats import ReactFormat
+from agentdistill.formats import FewShotStyle, ReactFormat, join_few_shot
 from agentdistill.models import build_model_for_tokenizer, count_parameters, load_model
 from agentdistill.policies.expert import ExpertPolicy
 from agentdistill.policies.hf import DecodingConfig, HFPolicy
@@ -142,10 +142,13 @@ def few_shot_preamble(
     examples: Sequence[Trajectory],
     fmt: ReactFormat,
     instruction: str = "Interact with a household to solve a task. Here are examples.",
+    style: FewShotStyle | None = None,
 ) -> str:
-    """A ReAct few-shot prompt: an instruction, rendered example episodes, then the task."""
-    shots = "\n".join(fmt.render_trajectory(t).text for t in examples)
-    return f"{instruction}\n{shots}\nHere is the task.\n"
+    """A ReAct few-shot prompt: an instruction and rendered example episodes, joined as
+    ReAct's code joins them for the format (`fmt.few_shot_style` unless `style` is given;
+    see `formats.join_few_shot`). The task's first observation follows it."""
+    shots = [fmt.render_trajectory(t).text for t in examples]
+    return join_few_shot(instruction, shots, style or fmt.few_shot_style)
 
 
 def load_policy(

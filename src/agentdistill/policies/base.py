@@ -26,7 +26,11 @@ class Turn:
 
     reasoning: str
     action: str
-    """The parsed action; empty when the output had none (the engine sends it as invalid)."""
+    """The parsed action, as written; empty when the output had none (the engine sends it as
+    invalid). It is what the step records and the context shows."""
+    command: str | None = None
+    """What the environment receives when it differs from `action` (a model policy sends its
+    format's `normalize_action` of it: `search[x]` for `Search[x]`); None: `action` itself."""
     raw: str = ""
     """What the policy wrote, before parsing (models only)."""
     parsed: bool = True

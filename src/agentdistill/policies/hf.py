@@ -132,7 +132,14 @@ class HFPolicy(Policy):
         return int(torch.multinomial(probs, 1, generator=generator))
 
     def finish_turn(self, episode: _Episode, text: str) -> tuple[Turn, str]:
-        """Parse a finished turn; return it with its canonical text."""
+        """Parse a finished turn; return it with its canonical text.
+
+        The step keeps the action as the model wrote it (`Search[x]`, `Go to desk 1`): the
+        context shows it and the trajectory records it. The environment receives the
+        format's `normalize_action` of it (`Turn.command`); grounding compares that command
+        with the admissible ones. The canonical text never keeps a layout variant
+        (`Step.written`): what the context shows is always the format's own rendering.
+        """
         parsed = self.fmt.parse(text)
         index = len(episode.steps)
         try:
@@ -140,15 +147,18 @@ class HFPolicy(Policy):
             self.fmt.check_step(step, index)
         except (FormatError, ValueError):  # not representable: an invalid, empty action
             step = Step(action="", observation="")
+        command = self.fmt.normalize_action(step.action) if step.action else ""
         grounded_from = None
-        if self.decoding.ground_actions and step.action and episode.admissible:
-            grounded = ground_action(step.action, episode.admissible)
-            if grounded != step.action:
+        if self.decoding.ground_actions and command and episode.admissible:
+            grounded = ground_action(command, episode.admissible)
+            if grounded != command:
                 grounded_from = step.action
                 step = Step(reasoning=step.reasoning, action=grounded, observation="")
+                command = grounded
         turn = Turn(
             reasoning=step.reasoning,
             action=step.action,
+            command=command,
             raw=text,
             parsed=parsed.ok and bool(step.action),
             grounded_from=grounded_from,
@@ -368,6 +378,7 @@ class CachedSession(PolicySession):
             turns[slot] = Turn(
                 reasoning=turn.reasoning,
                 action=turn.action,
+                command=turn.command,
                 raw=turn.raw,
                 parsed=turn.parsed,
                 grounded_from=turn.grounded_from,
@@ -462,6 +473,7 @@ class NaiveSession(PolicySession):
         return Turn(
             reasoning=turn.reasoning,
             action=turn.action,
+            command=turn.command,
             raw=turn.raw,
             parsed=turn.parsed,
             grounded_from=turn.grounded_from,
