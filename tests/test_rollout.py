@@ -30,7 +30,6 @@ def trained(tmp_path_factory, expert_train, alfworld_tokenizer):
         lr=5e-3,
         log_every=10,
         save_every=1000,
-        format=FormatConfig(name="alfworld"),
     )
     train_lm(
         model,
@@ -38,6 +37,7 @@ def trained(tmp_path_factory, expert_train, alfworld_tokenizer):
         expert_train[:16],
         config,
         tmp_path_factory.mktemp("m"),
+        FormatConfig(name="alfworld"),
         show_progress=False,
     )
     return model
