@@ -90,21 +90,24 @@ def test_interrupted_run_resumes_exactly(tmp_path, expert_train, alfworld_tokeni
 
 def test_losses_only_on_reason_and_act(expert_train, alfworld_tokenizer) -> None:
     from agentdistill.formats import get_format
-    from agentdistill.segmentation import collate, segment_trajectory
+    from agentdistill.segmentation import Batch, collate, segment_trajectory
 
     model = model_for(alfworld_tokenizer)
     seg = segment_trajectory(expert_train[0], alfworld_tokenizer, get_format("alfworld"))
     batch = collate([seg], pad_id=alfworld_tokenizer.pad_token_id)
     loss, parts = span_losses(model, batch)
     loss.backward()
-    targets = batch["span_labels"][0, 1:]
+    targets = batch.target_kinds[0]
     assert parts["reason"][1] == int((targets == 1).sum())
     assert parts["act"][1] == int((targets == 2).sum())
+    assert parts["other"][1] == 0
     # changing an observation token that is never a target leaves the loss unchanged...
-    obs = int(torch.nonzero(batch["obs_mask"][0])[-1])
+    obs = int(torch.nonzero(torch.from_numpy(seg.labels) == 3)[-1])
     assert obs == len(seg) - 1  # the last token is the final observation's newline
-    changed = {k: v.clone() for k, v in batch.items()}
-    changed["input_ids"][0, obs] = (changed["input_ids"][0, obs] + 1) % len(alfworld_tokenizer)
+    ids = batch.input_ids.clone()
+    ids[0, obs] = (ids[0, obs] + 1) % len(alfworld_tokenizer)
+    labels = torch.from_numpy(seg.labels.astype("int64"))[None]
+    changed = Batch.from_tensors(ids, batch.attention_mask, labels)
     with torch.no_grad():
         assert torch.allclose(span_losses(model, changed)[0], loss)
 
