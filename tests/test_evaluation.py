@@ -20,6 +20,7 @@ from agentdistill.evaluation import (
     write_report,
 )
 from agentdistill.records import PolicyInfo, Step, Task, Timings, TokenCounts, Trajectory
+from agentdistill.rollout import is_invalid_step, summarize
 
 WORDS = ["a", "desk", "find", "go", "mug", "need", "the", "to"]
 
@@ -350,3 +351,27 @@ def test_report_entry_one_metrics_per_env() -> None:
             compression=2.0,
             metrics=[fixed(0.1), fixed(0.2)],
         )
+
+
+def test_one_definition_of_an_invalid_step(tok: PreTrainedTokenizerFast) -> None:
+    """Rollout summaries and evaluation reports count invalid steps the same way."""
+    cases = {
+        (None, None): False,  # validity unknown: not counted
+        (True, None): False,
+        (False, None): True,  # refused by the environment
+        (None, "gto desk"): True,  # grounding replaced the policy's own action
+        (True, "gto desk"): True,
+        (False, "gto desk"): True,
+    }
+    for (valid, grounded), invalid in cases.items():
+        assert is_invalid_step(step(valid=valid, grounded=grounded)) is invalid
+    group = [
+        traj(f"t{i}", [step(valid=v, grounded=g) for (v, g) in list(cases)[i:]])
+        for i in range(len(cases))
+    ]
+    steps = [s for t in group for s in t.steps]
+    expected = sum(map(is_invalid_step, steps)) / len(steps)
+    (metrics,) = benchmark_metrics(group, tok, n_boot=20)
+    assert metrics.invalid_action_rate is not None
+    assert metrics.invalid_action_rate.value == pytest.approx(expected)
+    assert summarize(group)["invalid_action_rate"] == pytest.approx(expected)

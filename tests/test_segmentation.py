@@ -14,6 +14,7 @@ from agentdistill.segmentation import (
     collate,
     encode_with_offsets,
     label_tokens,
+    length_batches,
     segment_rendered,
     segment_trajectory,
 )
@@ -214,15 +215,38 @@ def test_masks_and_collate(byte_bpe) -> None:
     assert tensors["input_ids"].dtype == torch.int64
     total = sum(tensors[f"{label.name.lower()}_mask"] for label in SpanLabel)
     assert torch.equal(total, torch.ones(len(segs[0])))  # every token in exactly one mask
-    batch = collate(segs, pad_id=byte_bpe.pad_token_id)
+    batch = collate(segs, pad_id=byte_bpe.pad_token_id, sequence_index=[7, 3, 5])
     length = max(len(s) for s in segs)
-    assert batch["input_ids"].shape == (3, length)
-    assert batch["attention_mask"][2].sum() == len(short)
-    assert batch["input_ids"][2, len(short) :].eq(byte_bpe.pad_token_id).all()
-    assert batch["span_labels"][2, len(short) :].eq(-1).all()
-    assert batch["act_mask"][2].sum() == short.mask(SpanLabel.ACT).sum()
+    assert batch.input_ids.shape == (3, length)
+    assert batch.attention_mask[2].sum() == len(short) == batch.tokens - len(segs[0]) - len(segs[1])
+    assert batch.input_ids[2, len(short) :].eq(byte_bpe.pad_token_id).all()
+    assert batch.sequence_index.tolist() == [7, 3, 5]
+    # the shift, done once: position t predicts token t+1
+    assert batch.target_ids.shape == batch.target_kinds.shape == (3, length - 1)
+    assert torch.equal(batch.target_ids, batch.input_ids[:, 1:])
+    for row, seg in enumerate(segs):
+        n = len(seg) - 1
+        assert batch.target_kinds[row, :n].tolist() == seg.labels[1:].tolist()
+        assert batch.target_kinds[row, n:].eq(-1).all()  # padding
+        assert batch.target_mask[row].sum() == n
+        trained = seg.mask(SpanLabel.REASON, SpanLabel.ACT)[1:]
+        assert batch.trained_mask[row, :n].tolist() == trained.tolist()
+        assert not batch.trained_mask[row, n:].any()
+    assert (batch.target_kinds[2] == SpanLabel.ACT).sum() == short.mask(SpanLabel.ACT)[1:].sum()
     cut = collate(segs, pad_id=0, max_length=5)
-    assert cut["input_ids"].shape == (3, 5)
+    assert cut.input_ids.shape == (3, 5) and cut.target_ids.shape == (3, 4)
+    assert cut.sequence_index.tolist() == [0, 1, 2]
+
+
+def test_length_batches_by_hand() -> None:
+    lengths = [5, 1, 3, 3, 9, 2]
+    # shortest first, at most 6 padded tokens (longest x members); 9 alone although too long
+    assert length_batches(lengths, 6) == [[1, 5], [2, 3], [0], [4]]
+    assert length_batches(lengths, 100) == [[1, 5, 2, 3, 0, 4]]
+    # a given order is kept (a curriculum); the budget applies to runs of it
+    assert length_batches(lengths, 10, order=[4, 0, 1, 2, 3, 5]) == [[4], [0, 1], [2, 3, 5]]
+    with pytest.raises(ValueError, match="permutation"):
+        length_batches(lengths, 10, order=[0, 1])
 
 
 def test_slow_tokenizer_is_refused() -> None:

@@ -7,10 +7,13 @@ from transformers import AutoModelForCausalLM
 
 from agentdistill.config import FormatConfig, load_config
 from agentdistill.models import build_model
+from agentdistill.task_data import load_tasks
 from agentdistill.teacher import TeacherConfig, bootstrap_teacher
 from agentdistill.training import TrainConfig, span_losses, train_lm
 
 CONFIGS = Path(__file__).parents[1] / "configs"
+
+FMT = FormatConfig(name="alfworld")
 
 
 def config(**changes) -> TrainConfig:
@@ -21,7 +24,6 @@ def config(**changes) -> TrainConfig:
         save_every=2,
         log_every=1,
         seed=1,
-        format=FormatConfig(name="alfworld"),
     )
     return TrainConfig(**{**base, **changes})
 
@@ -40,6 +42,7 @@ def test_loss_goes_down_and_checkpoint_reloads(tmp_path, expert_train, alfworld_
         config(),
         tmp_path,
         show_progress=False,
+        fmt=FMT,
     )
     history = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert history[-1]["loss"] < history[0]["loss"] - 1.0
@@ -56,7 +59,9 @@ def test_loss_goes_down_and_checkpoint_reloads(tmp_path, expert_train, alfworld_
 def test_interrupted_run_resumes_exactly(tmp_path, expert_train, alfworld_tokenizer) -> None:
     data = expert_train[:32]
     straight = model_for(alfworld_tokenizer)
-    train_lm(straight, alfworld_tokenizer, data, config(), tmp_path / "a", show_progress=False)
+    train_lm(
+        straight, alfworld_tokenizer, data, config(), tmp_path / "a", show_progress=False, fmt=FMT
+    )
 
     calls = {"n": 0}
 
@@ -76,10 +81,11 @@ def test_interrupted_run_resumes_exactly(tmp_path, expert_train, alfworld_tokeni
             tmp_path / "b",
             loss_fn=crash_at_five,
             show_progress=False,
+            fmt=FMT,
         )
     resumed = model_for(alfworld_tokenizer)  # a fresh process would start from scratch weights
     summary = train_lm(
-        resumed, alfworld_tokenizer, data, config(), tmp_path / "b", show_progress=False
+        resumed, alfworld_tokenizer, data, config(), tmp_path / "b", show_progress=False, fmt=FMT
     )
     for (name, a), b in zip(
         straight.state_dict().items(), resumed.state_dict().values(), strict=True
@@ -90,21 +96,24 @@ def test_interrupted_run_resumes_exactly(tmp_path, expert_train, alfworld_tokeni
 
 def test_losses_only_on_reason_and_act(expert_train, alfworld_tokenizer) -> None:
     from agentdistill.formats import get_format
-    from agentdistill.segmentation import collate, segment_trajectory
+    from agentdistill.segmentation import Batch, collate, segment_trajectory
 
     model = model_for(alfworld_tokenizer)
     seg = segment_trajectory(expert_train[0], alfworld_tokenizer, get_format("alfworld"))
     batch = collate([seg], pad_id=alfworld_tokenizer.pad_token_id)
     loss, parts = span_losses(model, batch)
     loss.backward()
-    targets = batch["span_labels"][0, 1:]
+    targets = batch.target_kinds[0]
     assert parts["reason"][1] == int((targets == 1).sum())
     assert parts["act"][1] == int((targets == 2).sum())
+    assert parts["other"][1] == 0
     # changing an observation token that is never a target leaves the loss unchanged...
-    obs = int(torch.nonzero(batch["obs_mask"][0])[-1])
+    obs = int(torch.nonzero(torch.from_numpy(seg.labels) == 3)[-1])
     assert obs == len(seg) - 1  # the last token is the final observation's newline
-    changed = {k: v.clone() for k, v in batch.items()}
-    changed["input_ids"][0, obs] = (changed["input_ids"][0, obs] + 1) % len(alfworld_tokenizer)
+    ids = batch.input_ids.clone()
+    ids[0, obs] = (ids[0, obs] + 1) % len(alfworld_tokenizer)
+    labels = torch.from_numpy(seg.labels.astype("int64"))[None]
+    changed = Batch.from_tensors(ids, batch.attention_mask, labels)
     with torch.no_grad():
         assert torch.allclose(span_losses(model, changed)[0], loss)
 
@@ -115,7 +124,9 @@ def test_teacher_config_hub_and_smoke_bootstrap(tmp_path) -> None:
     smoke = load_config(
         TeacherConfig, CONFIGS / "teacher" / "smoke.yaml", ["train_tasks=24", "train.epochs=1"]
     )
-    result = bootstrap_teacher(smoke, tmp_path)
+    tasks = load_tasks("alfworld", "train", limit=24).tasks
+    result = bootstrap_teacher(smoke, tmp_path, FMT, tasks=tasks)
+    assert FormatConfig.recorded(result.model_dir) == FMT  # the model records its format
     assert result.expert_success_rate == 1.0 and result.expert_trajectories == 24
     assert (tmp_path / "tokenizer" / "tokenizer.json").exists()
     assert AutoModelForCausalLM.from_pretrained(result.model_dir) is not None
@@ -132,8 +143,8 @@ def test_noise_steps_are_context_not_targets(expert_train, alfworld_tokenizer) -
         update={"steps": [trajectory.steps[0], noisy_step, *trajectory.steps[2:]]}
     )
     cfg = config()
-    (clean,), _ = segment_all([trajectory], alfworld_tokenizer, cfg)
-    (masked,), _ = segment_all([noisy], alfworld_tokenizer, cfg)
+    (clean,), _ = segment_all([trajectory], alfworld_tokenizer, FMT, cfg.max_length)
+    (masked,), _ = segment_all([noisy], alfworld_tokenizer, FMT, cfg.max_length)
     assert clean.input_ids.tolist() == masked.input_ids.tolist()  # same context
     step1 = masked.steps == 1
     assert not masked.mask(SpanLabel.REASON, SpanLabel.ACT)[step1].any()

@@ -35,6 +35,7 @@ from pydantic import Field, model_validator
 
 from agentdistill.files import atomic_write, write_text_atomic
 from agentdistill.records import Record, Trajectory
+from agentdistill.rollout import is_invalid_step
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
@@ -228,12 +229,6 @@ def cot_match_rate(
     )
 
 
-def _is_invalid(trajectory: Trajectory) -> list[bool]:
-    # A grounded action was replaced by the closest admissible one: the policy's own was not
-    # valid, even though the environment accepted what was sent.
-    return [s.action_valid is False or s.grounded_from is not None for s in trajectory.steps]
-
-
 def _env_metrics(
     env: str,
     split: str,
@@ -271,7 +266,7 @@ def _env_metrics(
         reasoning_tokens=ci([len(x) for x in ids]),
         cot_match=cot_match,
         invalid_action_rate=ratio(
-            [sum(_is_invalid(t)) for t in group], [len(t.steps) for t in group]
+            [sum(map(is_invalid_step, t.steps)) for t in group], [len(t.steps) for t in group]
         ),
         tokens_per_s=ratio([g for g, _ in timed], [s for _, s in timed]) if timed else None,
     )

@@ -155,17 +155,19 @@ def _trajectory(
     )
 
 
+def is_invalid_step(step: Step) -> bool:
+    """Whether the action the policy wrote was invalid: the environment refused it, or action
+    grounding had to replace it by the closest admissible command (the environment accepted
+    what was sent, but the policy's own action was not valid). Unknown validity is valid.
+    """
+    return step.action_valid is False or step.grounded_from is not None
+
+
 def summarize(trajectories: Sequence[Trajectory]) -> dict[str, float]:
     """Success rate, mean reward, mean steps, invalid-action rate, token throughput."""
     n = max(len(trajectories), 1)
     steps = sum(len(t.steps) for t in trajectories)
-    # invalid: the action the policy wrote was not accepted (or had to be grounded)
-    invalid = sum(
-        1
-        for t in trajectories
-        for s in t.steps
-        if s.action_valid is False or s.grounded_from is not None
-    )
+    invalid = sum(is_invalid_step(s) for t in trajectories for s in t.steps)
     generated = sum(t.token_counts.generated for t in trajectories if t.token_counts)
     policy_s = sum(t.timings.policy_s or 0.0 for t in trajectories if t.timings)
     return {

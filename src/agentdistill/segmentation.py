@@ -167,13 +167,71 @@ def segment_trajectory(
     )
 
 
-def collate(
-    segmentations: Sequence[Segmentation], pad_id: int, max_length: int | None = None
-) -> dict[str, torch.Tensor]:
-    """Right-pad a batch: ids, attention mask, span labels and per-span masks.
+@dataclass(frozen=True, eq=False)
+class Batch:
+    """A right-padded batch with the next-token shift done once.
 
-    Padding positions get label -1 and zero in every mask. Sequences longer than
-    `max_length` are cut at the end.
+    Position t of a row predicts token t+1, so every per-position tensor is [B, T-1] and
+    describes the *target* token: its id, its span label, whether it carries a loss. Every
+    loss and the teacher cache read these fields instead of shifting on their own.
+    """
+
+    input_ids: torch.Tensor
+    """long [B, T] token ids (padding: the pad id)."""
+    attention_mask: torch.Tensor
+    """long [B, T], 1 on real tokens."""
+    target_ids: torch.Tensor
+    """long [B, T-1]: the token position t predicts (`input_ids[:, 1:]`)."""
+    target_kinds: torch.Tensor
+    """long [B, T-1]: `SpanLabel` of the target token, -1 where it is padding."""
+    trained_mask: torch.Tensor
+    """bool [B, T-1]: the target is a REASON or ACT token (the structured losses' positions)."""
+    target_mask: torch.Tensor
+    """bool [B, T-1]: the target is a real token (the flat sequence's positions)."""
+    sequence_index: torch.Tensor
+    """long [B]: index of each row's sequence in the list the batch was taken from."""
+
+    @staticmethod
+    def from_tensors(
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        span_labels: torch.Tensor,
+        sequence_index: torch.Tensor | None = None,
+    ) -> Batch:
+        """Shift [B, T] ids, mask and span labels (-1 on padding) into a batch."""
+        import torch
+
+        kinds = span_labels[:, 1:]
+        real = attention_mask[:, 1:].bool()
+        kinds = torch.where(real, kinds, torch.full_like(kinds, -1))
+        if sequence_index is None:
+            sequence_index = torch.arange(input_ids.shape[0])
+        return Batch(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            target_ids=input_ids[:, 1:],
+            target_kinds=kinds,
+            trained_mask=(kinds == SpanLabel.REASON) | (kinds == SpanLabel.ACT),
+            target_mask=real,
+            sequence_index=sequence_index,
+        )
+
+    @property
+    def tokens(self) -> int:
+        """Real (non-padding) tokens in the batch."""
+        return int(self.attention_mask.sum())
+
+
+def collate(
+    segmentations: Sequence[Segmentation],
+    pad_id: int,
+    max_length: int | None = None,
+    sequence_index: Sequence[int] | None = None,
+) -> Batch:
+    """Right-pad segmentations into a `Batch`; sequences longer than `max_length` are cut.
+
+    `sequence_index` names each row's position in the caller's list (default 0..B-1), so a
+    loss can look up per-sequence data such as cached teacher log-probabilities.
     """
     import torch
 
@@ -191,7 +249,32 @@ def collate(
         ids[row, :n] = torch.from_numpy(seg.input_ids[:n])
         labels[row, :n] = torch.from_numpy(seg.labels[:n].astype(np.int64))
         attention[row, :n] = 1
-    out = {"input_ids": ids, "attention_mask": attention, "span_labels": labels}
-    for label in SpanLabel:
-        out[f"{label.name.lower()}_mask"] = (labels == label).float()
-    return out
+    index = None if sequence_index is None else torch.tensor(list(sequence_index))
+    return Batch.from_tensors(ids, attention, labels, index)
+
+
+def length_batches(
+    lengths: Sequence[int], batch_tokens: int, order: Sequence[int] | None = None
+) -> list[list[int]]:
+    """Consecutive runs of `order` (default: shortest first) of at most `batch_tokens` padded
+    tokens each (longest member x members); a longer sequence gets a batch of its own.
+
+    Taken in length order, batches hold sequences of similar length: little padding.
+    """
+    if order is None:
+        order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    elif sorted(order) != list(range(len(lengths))):
+        raise ValueError("order must be a permutation of the sequence indices")
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for index in order:
+        n = lengths[index]
+        if current and max(longest, n) * (len(current) + 1) > batch_tokens:
+            batches.append(current)
+            current, longest = [], 0
+        current.append(index)
+        longest = max(longest, n)
+    if current:
+        batches.append(current)
+    return batches

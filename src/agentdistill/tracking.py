@@ -72,7 +72,7 @@ OFFLINE_ENV = {
     "DO_NOT_TRACK": "1",
 }
 #: Per-step training metrics read from `metrics.jsonl`.
-STEP_METRICS = ("loss", "reason_loss", "act_loss", "lr", "tokens_per_s", "epoch")
+STEP_METRICS = ("loss", "reason_loss", "act_loss", "other_loss", "lr", "tokens_per_s", "epoch")
 #: Model-version tags read by `promote_champion`.
 TAG_SUCCESS_RATE = "success_rate"
 TAG_SUCCESS_LOW = "success_low"

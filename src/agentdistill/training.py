@@ -6,15 +6,21 @@ baseline of distillation: the same loss on teacher trajectories).
     summary = train_lm(model, tokenizer, trajectories, TrainConfig(...), out_dir)
 
 Efficiency matters on a CPU: batches are built from trajectories of similar length (little
-padding), and the output layer runs only at the positions that carry a loss. The run writes
+padding), and the output layer runs only at the positions that carry a loss (`logits_at`:
+the model's own forward with `logits_to_keep`, so any final logit processing of the
+architecture applies). The run writes
 `out_dir/checkpoint/` (an HF model folder plus `trainer_state.pt`) every `save_every` steps
 and at the end, atomically; a run started again on the same folder resumes from it, exactly
 (same batches, same optimizer state). The final model lands in `out_dir/model/`, and every
-logged step in `out_dir/metrics.jsonl`.
+logged step in `out_dir/metrics.jsonl`: `loss` is the objective that was minimised (the
+loss function's value, averaged over the steps since the previous line), `reason_loss`,
+`act_loss` (and `other_loss` when other positions carry a loss, as in flat token-level KD)
+the per-position loss averaged over the window's target tokens of that kind.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import logging
 import math
@@ -22,7 +28,7 @@ import random
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +42,13 @@ from transformers.utils import logging as hf_logging
 from agentdistill.config import Config, FormatConfig
 from agentdistill.formats import SpanLabel
 from agentdistill.records import Trajectory
-from agentdistill.segmentation import Segmentation, collate, segment_trajectory
+from agentdistill.segmentation import (
+    Batch,
+    Segmentation,
+    collate,
+    length_batches,
+    segment_trajectory,
+)
 
 log = logging.getLogger(__name__)
 
@@ -67,93 +79,127 @@ class TrainSummary(BaseModel):
     tokens_seen: int
     loss_tokens: int
     final_loss: float
+    """The objective minimised, averaged over the last log window's steps."""
     final_reason_loss: float
     final_act_loss: float
+    final_other_loss: float | None = None
+    """Mean loss at trained positions outside REASON/ACT (flat KD); None when there are none."""
     tokens_per_s: float
     wall_s: float
     truncated_sequences: int
     model_dir: str
 
 
+SpanParts = dict[str, tuple[float, int]]
+"""Per kind of target token ("reason", "act", "other"): (sum of per-position losses, count)."""
+PART_NAMES: tuple[str, ...] = ("reason", "act", "other")
+LossFn = Callable[[Any, Batch], tuple[torch.Tensor, SpanParts]]
+"""`loss_fn(model, batch) -> (objective to minimise, per-span parts for logging)`."""
+
+
+def span_parts(per_position: torch.Tensor, kinds: torch.Tensor) -> SpanParts:
+    """Sum and count of `per_position` [N] losses per kind of target token (`kinds` [N])."""
+    reason, act = kinds == SpanLabel.REASON, kinds == SpanLabel.ACT
+    values = per_position.detach()
+    parts = {}
+    for name, chosen in zip(PART_NAMES, (reason, act, ~(reason | act)), strict=True):
+        parts[name] = (float(values[chosen].sum()), int(chosen.sum()))
+    return parts
+
+
+# Model classes whose forward does not keep logits by a boolean [B, T] `logits_to_keep`
+# (transformers' `slice_logits_to_keep`); they get the columns where some row has a loss.
+_NO_MASKED_LOGITS: set[type] = set()
+
+
+def _accepts_logits_to_keep(model: Any) -> bool:
+    try:
+        return "logits_to_keep" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def logits_at(model: Any, batch: Batch, positions: torch.Tensor) -> torch.Tensor:
+    """The model's logits [N, V] at `positions` (bool [B, T-1]), in row-major order.
+
+    They come from the model's own forward, so whatever the architecture does to its logits
+    (final soft-capping, logit scaling) happens here too. `logits_to_keep` limits the output
+    layer, whose cost dominates small models, to the positions that carry a loss: a boolean
+    [B, T] mask where the model supports it (transformers >= 5), else the columns where some
+    row has a loss.
+    """
+    inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
+    if not _accepts_logits_to_keep(model):  # every column, then the ones needed
+        return model(**inputs, use_cache=False).logits[:, :-1][positions]
+    n = int(positions.sum())
+    if type(model) not in _NO_MASKED_LOGITS:
+        keep = torch.zeros_like(batch.input_ids, dtype=torch.bool)
+        keep[:, :-1] = positions
+        try:
+            logits = model(**inputs, logits_to_keep=keep, use_cache=False).logits
+        except IndexError:  # an older forward indexing the sequence axis only
+            logits = None
+        if logits is not None and logits.dim() == 2 and logits.shape[0] == n:
+            return logits
+        _NO_MASKED_LOGITS.add(type(model))
+    columns = torch.nonzero(positions.any(0), as_tuple=False).squeeze(1)
+    logits = model(**inputs, logits_to_keep=columns, use_cache=False).logits
+    return logits[positions[:, columns]]
+
+
 @dataclass
 class _Window:
-    """Sums since the last log line: per-span loss and token counts, tokens and seconds."""
+    """Sums since the last log line: objective per step, per-span losses, tokens, seconds."""
 
-    reason_loss: float = 0.0
-    reason_tokens: int = 0
-    act_loss: float = 0.0
-    act_tokens: int = 0
+    objective: float = 0.0
+    steps: int = 0
+    sums: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PART_NAMES, 0.0))
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PART_NAMES, 0))
     tokens: int = 0
     seconds: float = 0.0
 
-    def add(self, parts: dict[str, Any], tokens: int, seconds: float) -> None:
-        self.reason_loss += parts["reason"][0]
-        self.reason_tokens += parts["reason"][1]
-        self.act_loss += parts["act"][0]
-        self.act_tokens += parts["act"][1]
+    def add(self, objective: float, parts: SpanParts, tokens: int, seconds: float) -> None:
+        self.objective += objective
+        self.steps += 1
+        for name in PART_NAMES:
+            total, count = parts.get(name, (0.0, 0))
+            self.sums[name] += total
+            self.counts[name] += count
         self.tokens += tokens
         self.seconds += seconds
 
     def means(self) -> dict[str, float]:
-        both = (self.reason_loss + self.act_loss) / max(self.reason_tokens + self.act_tokens, 1)
         return {
-            "loss": both,
-            "reason": self.reason_loss / max(self.reason_tokens, 1),
-            "act": self.act_loss / max(self.act_tokens, 1),
+            "loss": self.objective / max(self.steps, 1),
+            "reason": self.sums["reason"] / max(self.counts["reason"], 1),
+            "act": self.sums["act"] / max(self.counts["act"], 1),
             "tokens_per_s": self.tokens / max(self.seconds, 1e-9),
         }
 
+    def other_mean(self) -> float | None:
+        """Mean loss at trained positions outside REASON/ACT; None when there were none."""
+        count = self.counts["other"]
+        return self.sums["other"] / count if count else None
+
 
 def _batches(lengths: Sequence[int], batch_tokens: int, rng: random.Random) -> list[list[int]]:
-    """Group sequence indices of similar length into batches of about `batch_tokens` tokens."""
+    """Length-bucketed batches (random order among equal lengths), shuffled."""
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], rng.random()))
-    batches = _ordered_batches(order, lengths, batch_tokens)
+    batches = length_batches(lengths, batch_tokens, order)
     rng.shuffle(batches)
     return batches
 
 
-def _ordered_batches(
-    order: Sequence[int], lengths: Sequence[int], batch_tokens: int
-) -> list[list[int]]:
-    """Consecutive runs of `order` of about `batch_tokens` padded tokens each."""
-    if sorted(order) != list(range(len(lengths))):
-        raise ValueError("order must be a permutation of the trajectory indices")
-    batches: list[list[int]] = []
-    current: list[int] = []
-    longest = 0
-    for index in order:
-        n = lengths[index]
-        if current and max(longest, n) * (len(current) + 1) > batch_tokens:
-            batches.append(current)
-            current, longest = [], 0
-        current.append(index)
-        longest = max(longest, n)
-    if current:
-        batches.append(current)
-    return batches
-
-
-def span_losses(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, Any]]:
-    """Mean cross-entropy over REASON and ACT targets, and the per-span parts.
-
-    Only positions that predict a REASON or ACT token go through the output layer.
-    """
-    ids = batch["input_ids"]
-    hidden = model.get_decoder()(
-        input_ids=ids, attention_mask=batch["attention_mask"]
-    ).last_hidden_state
-    labels = batch["span_labels"][:, 1:]
-    trained = (labels == SpanLabel.REASON) | (labels == SpanLabel.ACT)
-    states = hidden[:, :-1][trained]
-    targets = ids[:, 1:][trained]
-    logits = model.get_output_embeddings()(states).float()
-    losses = torch.nn.functional.cross_entropy(logits, targets, reduction="none")
-    kinds = labels[trained]
-    parts = {}
-    for label in (SpanLabel.REASON, SpanLabel.ACT):
-        chosen = losses[kinds == label]
-        parts[label.name.lower()] = (float(chosen.detach().sum()), int(chosen.numel()))
-    return losses.mean(), parts
+def span_losses(model: Any, batch: Batch) -> tuple[torch.Tensor, SpanParts]:
+    """Mean cross-entropy over REASON and ACT targets, and the per-span parts."""
+    positions = batch.trained_mask
+    logits = logits_at(model, batch, positions).float()
+    losses = torch.nn.functional.cross_entropy(
+        logits, batch.target_ids[positions], reduction="none"
+    )
+    # sum / count rather than mean: a batch without targets gives 0, not NaN
+    objective = losses.sum() / max(losses.numel(), 1)
+    return objective, span_parts(losses, batch.target_kinds[positions])
 
 
 def _save_checkpoint(path: Path, model: Any, tokenizer: Any, state: dict[str, Any]) -> None:
@@ -204,9 +250,7 @@ def train_lm(
     config: TrainConfig,
     out_dir: str | Path,
     fmt: FormatConfig,
-    loss_fn: Callable[
-        [Any, dict[str, torch.Tensor]], tuple[torch.Tensor, dict[str, Any]]
-    ] = span_losses,
+    loss_fn: LossFn = span_losses,
     resume: bool = True,
     show_progress: bool = True,
     order: Sequence[int] | None = None,
@@ -214,13 +258,14 @@ def train_lm(
 ) -> TrainSummary:
     """Train `model` on `trajectories`; resumable; returns the run summary.
 
-    `loss_fn(model, batch)` gets the collated batch plus `sequence_index` (positions of its
-    trajectories in `trajectories`, so a loss can look up per-trajectory data such as cached
-    teacher log-probabilities). `order` (a permutation of trajectory indices) replaces the
-    shuffled length-bucketed batches by batches taken in that order: a curriculum.
-    `fmt` renders the trajectories and is recorded in the final model folder (the format a
-    model was trained with is the one it is prompted with). `segmented` is
-    `segment_all(trajectories, tokenizer, fmt, config.max_length)` when the caller has it.
+    `loss_fn(model, batch)` gets a `Batch` whose `sequence_index` holds the positions of its
+    trajectories in `trajectories` (so a loss can look up per-trajectory data such as cached
+    teacher log-probabilities); the scalar it returns is minimised and logged as `loss`.
+    `order` (a permutation of trajectory indices) replaces the shuffled length-bucketed
+    batches by batches taken in that order: a curriculum. `fmt` renders the trajectories and
+    is recorded in the final model folder (the format a model was trained with is the one it
+    is prompted with). `segmented` is `segment_all(trajectories, tokenizer, fmt,
+    config.max_length)` when the caller has it.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -235,7 +280,7 @@ def train_lm(
             for epoch in range(math.ceil(config.epochs))
         ]
     else:  # a curriculum: the given order, every epoch
-        epoch_batches = [_ordered_batches(order, lengths, config.batch_tokens)] * math.ceil(
+        epoch_batches = [length_batches(lengths, config.batch_tokens, order)] * math.ceil(
             config.epochs
         )
     per_epoch = len(epoch_batches[0])
@@ -269,6 +314,7 @@ def train_lm(
     model.train()
     window = _Window()
     last = {"loss": float("nan"), "reason": float("nan"), "act": float("nan")}
+    last_other: float | None = None
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -281,8 +327,7 @@ def train_lm(
         while step < total:
             epoch, index = divmod(step, per_epoch)
             batch_ids = epoch_batches[epoch][index]
-            batch = collate([segs[i] for i in batch_ids], pad_id=pad_id)
-            batch["sequence_index"] = torch.tensor(batch_ids, dtype=torch.long)
+            batch = collate([segs[i] for i in batch_ids], pad_id=pad_id, sequence_index=batch_ids)
             began = time.perf_counter()
             loss, parts = loss_fn(model, batch)
             optimizer.zero_grad(set_to_none=True)
@@ -293,18 +338,19 @@ def train_lm(
             step += 1
             spent = time.perf_counter() - began
             elapsed += spent
-            n_tokens = int(batch["attention_mask"].sum())
+            n_tokens = batch.tokens
             tokens_seen += n_tokens
-            loss_tokens += parts["reason"][1] + parts["act"][1]
-            window.add(parts, n_tokens, spent)
+            loss_tokens += sum(count for _, count in parts.values())
+            window.add(float(loss.detach()), parts, n_tokens, spent)
             if step % config.log_every == 0 or step == total:
-                last = window.means()
+                last, last_other = window.means(), window.other_mean()
                 record = {
                     "step": step,
                     "epoch": step / per_epoch,
                     "loss": last["loss"],
                     "reason_loss": last["reason"],
                     "act_loss": last["act"],
+                    **({"other_loss": last_other} if last_other is not None else {}),
                     "lr": scheduler.get_last_lr()[0],
                     "tokens_per_s": last["tokens_per_s"],
                 }
@@ -346,6 +392,7 @@ def train_lm(
         final_loss=last["loss"],
         final_reason_loss=last["reason"],
         final_act_loss=last["act"],
+        final_other_loss=last_other,
         tokens_per_s=tokens_seen / max(elapsed, 1e-9),
         wall_s=elapsed,
         truncated_sequences=cut,

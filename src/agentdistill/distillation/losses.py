@@ -1,29 +1,45 @@
 """Distillation losses: forward KL to the teacher, per span type (SAD) or on the flat sequence.
 
-    positions = loss_positions(batch["span_labels"], batch["attention_mask"], "sad")
-    kl = forward_kl(student_logits_at_positions, targets, temperature=1.0)   # [N]
-    loss, parts = combine_span_losses(kl, kinds, "sad", lambda_reason=1, lambda_act=1)
+    positions = loss_mask(batch, "sad")                               # bool [B, T-1]
+    kl = kd_loss(student_logits_at_positions, targets, temperature)   # [N], T^2 * KL
+    loss, parts = combine_span_losses(kl, batch.target_kinds[positions], "sad", 1.0, 1.0)
 
 Position t of a sequence predicts token t+1, so "the KL at a REASON token" is the KL of the
-distribution at the position before it. The teacher's distribution comes either full
-(`TeacherTargets.full`, exact) or as its top-k log-probabilities plus the log of the mass
-left outside the top k (`TeacherTargets.topk`): the KL is then computed over k+1 outcomes,
-the top-k tokens and one "rest" bucket, which is exact when k covers the vocabulary and a
-close lower bound otherwise (merging outcomes never increases a KL divergence).
+distribution at the position before it; the `Batch` (segmentation.py) holds that shift.
+
+Temperature: both distributions are softened by T and the KL is multiplied by T^2 (Hinton
+et al. 2015). The gradient of KL(p_T || q_T) with respect to the student's logits scales as
+1/T^2 for large T; the factor keeps gradient magnitudes, and so the effective learning rate,
+comparable across temperatures. At T = 1 nothing changes.
+
+The teacher's distribution comes either full (`TeacherTargets.full`, exact) or as its top-k
+log-probabilities plus the log of the mass left outside the top k (`TeacherTargets.topk`):
+the KL is then computed over k+1 outcomes, the top-k tokens and one "rest" bucket, which is
+exact when k covers the vocabulary and a close lower bound otherwise (merging outcomes never
+increases a KL divergence).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal, get_args
 
 import torch
 
 from agentdistill.formats import SpanLabel
+from agentdistill.segmentation import Batch
+from agentdistill.training import SpanParts, span_parts
 
-Method = Literal["seqkd", "token_kd", "sad", "sad_reason_only", "sad_act_only"]
-METHODS: tuple[str, ...] = ("seqkd", "token_kd", "sad", "sad_reason_only", "sad_act_only")
+Method = Literal["seqkd", "seqkd_span", "token_kd", "sad", "sad_reason_only", "sad_act_only"]
+"""seqkd: cross-entropy, mean over REASON+ACT targets. seqkd_span: cross-entropy with SAD's
+per-span normalisation and lambda weights (the ablation that separates the structure from
+the KL). token_kd: KL at every target of the flat sequence. sad and its one-span ablations:
+KL per span type."""
+METHODS: tuple[str, ...] = get_args(Method)
 KL_METHODS: tuple[str, ...] = ("token_kd", "sad", "sad_reason_only", "sad_act_only")
+CE_METHODS: tuple[str, ...] = ("seqkd", "seqkd_span")
+# methods whose loss is lambda_r * (REASON loss) + lambda_a * (ACT loss)
+_SPAN_METHODS = ("seqkd_span", "sad", "sad_reason_only", "sad_act_only")
 
 
 @dataclass(frozen=True)
@@ -73,19 +89,23 @@ def forward_kl(
     return kl + torch.where(rest_p > 0, rest_term, torch.zeros_like(rest_term))
 
 
-def loss_positions(
-    span_labels: torch.Tensor, attention_mask: torch.Tensor, method: str
+def kd_loss(
+    student_logits: torch.Tensor, teacher: TeacherTargets, temperature: float = 1.0
 ) -> torch.Tensor:
-    """Bool [B, T-1]: positions whose next token carries a loss under `method`.
+    """T^2 * KL(p_teacher || p_student) per position, [N] (see the module's note on T)."""
+    return forward_kl(student_logits, teacher, temperature) * temperature**2
 
-    token_kd: every real next token (the flat sequence, no structure). Every other method:
-    next tokens labelled REASON or ACT; OBS and PROMPT never get a loss.
+
+def loss_mask(batch: Batch, method: str) -> torch.Tensor:
+    """Bool [B, T-1]: positions of `batch` whose target carries a loss under `method`.
+
+    token_kd: every real target (the flat sequence, no structure). Every other method:
+    targets labelled REASON or ACT; OBS and PROMPT never get a loss.
     """
-    following = span_labels[:, 1:]
     if method == "token_kd":
-        return attention_mask[:, 1:].bool()
-    if method in ("seqkd", "sad", "sad_reason_only", "sad_act_only"):
-        return (following == SpanLabel.REASON) | (following == SpanLabel.ACT)
+        return batch.target_mask
+    if method in METHODS:
+        return batch.trained_mask
     raise ValueError(f"unknown distillation method {method!r}; expected one of {METHODS}")
 
 
@@ -105,24 +125,24 @@ def combine_span_losses(
     lambda_reason: float = 1.0,
     lambda_act: float = 1.0,
     span_normalize: bool = True,
-) -> tuple[torch.Tensor, dict[str, Any]]:
-    """One scalar loss from per-position losses, and per-span (sum, count) parts for logging.
+) -> tuple[torch.Tensor, SpanParts]:
+    """The objective from per-position losses, and per-span (sum, count) parts for logging.
 
-    `kinds` holds the span label of each position's next token. token_kd and seqkd average
-    over all their positions. sad: lambda_r * mean over REASON + lambda_a * mean over ACT
-    (`span_normalize`, the default: each span type normalised by its own token count, so
-    long thoughts do not drown short actions), or, with `span_normalize=False`, the paper's
-    weighted sum divided by the number of REASON + ACT tokens (a sum up to a constant).
+    `kinds` holds the span label of each position's target. token_kd and seqkd average over
+    all their positions. sad, its ablations and seqkd_span: lambda_r * mean over REASON +
+    lambda_a * mean over ACT (`span_normalize`, the default: each span type normalised by
+    its own token count, so long thoughts do not drown short actions), or, with
+    `span_normalize=False`, the paper's weighted sum divided by the number of REASON + ACT
+    tokens (a sum up to a constant).
     """
-    parts: dict[str, Any] = {}
-    for label in (SpanLabel.REASON, SpanLabel.ACT):
-        chosen = per_position[kinds == label]
-        parts[label.name.lower()] = (float(chosen.detach().sum()), int(chosen.numel()))
-    if method in ("token_kd", "seqkd"):
-        return per_position.mean(), parts
+    if method not in METHODS:
+        raise ValueError(f"unknown distillation method {method!r}; expected one of {METHODS}")
+    parts = span_parts(per_position, kinds)
+    zero = per_position.sum() * 0.0  # keeps the graph when a span type is absent
+    if method not in _SPAN_METHODS:
+        return (per_position.mean() if per_position.numel() else zero), parts
     w_reason, w_act = span_weights(method, lambda_reason, lambda_act)
     is_reason, is_act = kinds == SpanLabel.REASON, kinds == SpanLabel.ACT
-    zero = per_position.sum() * 0.0  # keeps the graph when a span type is absent
     if span_normalize:
         reason = per_position[is_reason].mean() if is_reason.any() else zero
         act = per_position[is_act].mean() if is_act.any() else zero

@@ -1,16 +1,17 @@
 """The teacher's top-k log-probabilities, computed once per trajectory set and kept on disk.
 
     cache = build_teacher_cache(teacher, segs, cache_dir, k=32, temperature=1.0)
-    targets = cache.targets(sequence_index, positions)          # TeacherTargets for a batch
+    targets = cache.targets(batch, positions)          # TeacherTargets at a Batch's positions
 
 A distillation run needs the teacher's distribution at every trained position in every
 epoch; recomputing it costs a teacher forward pass per student step. The cache stores, for
 every position of every sequence (position t predicts token t+1), the top-k token ids, their
 log-probabilities and the log of the mass outside the top k, plus each sequence's mean
 teacher entropy over REASON and ACT tokens (the curriculum's gamma term). Files are .npy
-arrays (memory-mapped on load) and a `meta.json` whose fingerprint (teacher weights, token
-ids of the segmented set, k, temperature) decides whether an existing cache is reused. The
-folder is written beside its final path and renamed into place when complete.
+arrays (memory-mapped on load) and a `meta.json` whose fingerprint (teacher weights and
+dtype, token ids and span labels of the segmented set, k, temperature) decides whether an
+existing cache is reused. The folder is written beside its final path and renamed into place
+when complete.
 """
 
 from __future__ import annotations
@@ -30,21 +31,50 @@ import torch
 from rich.progress import Progress
 
 from agentdistill.distillation.losses import TeacherTargets, rest_logprob
-from agentdistill.formats import SpanLabel
-from agentdistill.segmentation import Segmentation, collate
+from agentdistill.segmentation import Batch, Segmentation, collate, length_batches
 
 log = logging.getLogger(__name__)
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+
+
+def _weight_files(model: Any) -> list[Path]:
+    """The safetensors files `model` was loaded from, when it came from a local folder."""
+    source = str(getattr(model, "name_or_path", "") or "")
+    folder = Path(source) if source else None
+    if folder is None or not folder.is_dir():
+        return []
+    return sorted(folder.glob("*.safetensors"))
+
+
+def _hash_weights(model: Any, digest: Any) -> None:
+    files = _weight_files(model)
+    if files:
+        # Loaded from a folder: hashing its files is as good as hashing the tensors (this
+        # assumes the weights were not changed in memory since loading, as for a teacher).
+        for path in files:
+            digest.update(path.name.encode())
+            with path.open("rb") as handle:
+                while chunk := handle.read(1 << 24):
+                    digest.update(chunk)
+        return
+    for name, tensor in model.state_dict().items():
+        flat = tensor.detach().cpu().contiguous().reshape(-1)
+        digest.update(f"{name}:{flat.dtype}:{tuple(tensor.shape)}".encode())
+        # a byte view hashes any dtype (numpy has no bfloat16)
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
 
 
 def fingerprint(model: Any, segs: Sequence[Segmentation], k: int, temperature: float) -> str:
-    """Hash of what the cache content depends on."""
+    """Hash of what the cache content depends on: weights (and the dtype the model computes
+    in), token ids and span labels of every sequence, k, temperature."""
     digest = hashlib.sha256(f"v{CACHE_VERSION}:{k}:{temperature}".encode())
-    for tensor in model.state_dict().values():
-        digest.update(tensor.detach().cpu().numpy().tobytes())
+    digest.update(str(getattr(model, "dtype", "")).encode())
+    _hash_weights(model, digest)
     for seg in segs:
         digest.update(seg.input_ids.astype(np.int64).tobytes())
+        # labels decide the curriculum entropy (and reflect the not-imitated noise steps)
+        digest.update(seg.labels.astype(np.int8).tobytes())
         digest.update(b"|")
     return digest.hexdigest()
 
@@ -76,11 +106,12 @@ class TeacherCache:
     def k(self) -> int:
         return int(self.indices.shape[1])
 
-    def targets(self, sequence_index: torch.Tensor, positions: torch.Tensor) -> TeacherTargets:
-        """Targets at `positions` (bool [B, T-1]) of the batch's sequences, in row-major order."""
+    def targets(self, batch: Batch, positions: torch.Tensor) -> TeacherTargets:
+        """Targets at `positions` (bool [B, T-1]) of `batch`'s sequences, in row-major order."""
         rows_in_seq = torch.nonzero(positions, as_tuple=False)  # [N, 2]: (batch row, position)
-        starts = torch.from_numpy(np.asarray(self.starts)[sequence_index.numpy()])
-        lengths = torch.from_numpy(np.asarray(self.starts)[sequence_index.numpy() + 1]) - starts
+        sequence_index = batch.sequence_index.numpy()
+        starts = torch.from_numpy(np.asarray(self.starts)[sequence_index])
+        lengths = torch.from_numpy(np.asarray(self.starts)[sequence_index + 1]) - starts
         if bool((rows_in_seq[:, 1] >= lengths[rows_in_seq[:, 0]]).any()):
             raise ValueError("batch positions beyond the cached sequence: stale teacher cache")
         rows = (starts[rows_in_seq[:, 0]] + rows_in_seq[:, 1]).numpy()
@@ -126,34 +157,25 @@ def build_teacher_cache(
     logprobs = np.zeros((total, k), dtype=np.float32)
     rest = np.zeros(total, dtype=np.float32)
     entropy = np.zeros(len(segs), dtype=np.float32)
-    order = sorted(range(len(segs)), key=lambda i: len(segs[i]))
-    batches: list[list[int]] = []
-    for index in order:  # similar lengths together: little padding
-        if batches and len(segs[index]) * (len(batches[-1]) + 1) <= batch_tokens:
-            batches[-1].append(index)
-        else:
-            batches.append([index])
+    batches = length_batches([len(s) for s in segs], batch_tokens)
     with Progress(disable=not show_progress, transient=True) as progress:
         bar = progress.add_task("teacher cache", total=len(segs))
         for batch_ids in batches:
             batch = collate([segs[i] for i in batch_ids], pad_id=pad_id)
             logits = teacher(
-                input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]
-            ).logits[:, :-1]
+                input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
+            ).logits[:, :-1]  # the last position predicts no token of the sequence
             full = torch.log_softmax(logits.float() / temperature, dim=-1)
             top, top_ids = torch.topk(full, k, dim=-1)
             rest_lp = rest_logprob(full, top_ids)
             ent = _entropy(full)
-            following = batch["span_labels"][:, 1:]
             for row, seq in enumerate(batch_ids):
                 n = int(lengths[seq])
                 span = slice(int(starts[seq]), int(starts[seq]) + n)
                 indices[span] = top_ids[row, :n].numpy()
                 logprobs[span] = top[row, :n].numpy()
                 rest[span] = rest_lp[row, :n].numpy()
-                trained = (following[row, :n] == SpanLabel.REASON) | (
-                    following[row, :n] == SpanLabel.ACT
-                )
+                trained = batch.trained_mask[row, :n]
                 entropy[seq] = float(ent[row, :n][trained].mean()) if trained.any() else 0.0
             progress.advance(bar, len(batch_ids))
     meta = {

@@ -4,9 +4,12 @@
 
 Methods (see ../shared/specs/method.md and `losses.py`):
 - `seqkd`: cross-entropy on the teacher trajectories' REASON and ACT tokens (imitation);
+- `seqkd_span`: the same cross-entropy with SAD's per-span normalisation and lambda weights
+  (tells whether SAD's gain comes from the KL or from the structure);
 - `token_kd`: forward KL to the teacher at every token of the flat trajectory;
 - `sad`: lambda_r * KL over REASON + lambda_a * KL over ACT, each normalised over its own
   tokens; OBS and PROMPT get no loss. Ablations `sad_reason_only`, `sad_act_only`.
+With a temperature T != 1 every KL is multiplied by T^2 (`losses.kd_loss`).
 
 Trajectories are segmented with the student's tokenizer, which for logit distillation must be
 the teacher's vocabulary (checked: a clear error otherwise). The teacher's distribution comes
@@ -33,8 +36,8 @@ from agentdistill.distillation.losses import (
     Method,
     TeacherTargets,
     combine_span_losses,
-    forward_kl,
-    loss_positions,
+    kd_loss,
+    loss_mask,
 )
 from agentdistill.distillation.teacher_cache import TeacherCache, build_teacher_cache
 from agentdistill.files import write_text_atomic
@@ -45,9 +48,18 @@ from agentdistill.models import (
     load_model,
 )
 from agentdistill.records import Trajectory
-from agentdistill.segmentation import Segmentation
+from agentdistill.segmentation import Batch, Segmentation
 from agentdistill.tokenizer import load_tokenizer
-from agentdistill.training import TrainConfig, TrainSummary, segment_all, span_losses, train_lm
+from agentdistill.training import (
+    LossFn,
+    SpanParts,
+    TrainConfig,
+    TrainSummary,
+    logits_at,
+    segment_all,
+    span_losses,
+    train_lm,
+)
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +67,9 @@ log = logging.getLogger(__name__)
 class DistillConfig(Config):
     """A distillation run: method, loss settings, student, optimisation."""
 
-    method: Method = Field(default="sad", description="Loss: seqkd, token_kd, sad, ablations.")
+    method: Method = Field(
+        default="sad", description="Loss: seqkd, seqkd_span, token_kd, sad, ablations."
+    )
     lambda_reason: float = Field(default=1.0, ge=0, description="Weight of the REASON loss.")
     lambda_act: float = Field(default=1.0, ge=0, description="Weight of the ACT loss.")
     span_normalize: bool = Field(
@@ -63,7 +77,12 @@ class DistillConfig(Config):
         description="Normalise each span loss by its own token count (False: the paper's "
         "weighted sum, divided by the REASON+ACT token count).",
     )
-    temperature: float = Field(default=1.0, gt=0, description="Softmax temperature of the KL.")
+    temperature: float = Field(
+        default=1.0,
+        gt=0,
+        description="Softmax temperature T of the KL (teacher and student); the KL is "
+        "multiplied by T^2 so gradient magnitudes do not change with T (Hinton et al.).",
+    )
     top_k: int = Field(default=32, ge=1, description="Teacher entries kept per position.")
     teacher_source: Literal["cache", "online"] = Field(
         default="cache",
@@ -143,28 +162,38 @@ def curriculum_order(
     return [int(i) for i in np.argsort(score, kind="stable")]
 
 
-def kd_loss_fn(
-    config: DistillConfig, teacher: Any, cache: TeacherCache | None
-) -> Any:  # a train_lm loss_fn
-    """The loss of a KL method as a `train_lm` loss function."""
+def loss_fn_for(
+    config: DistillConfig, teacher: Any = None, cache: TeacherCache | None = None
+) -> LossFn:
+    """The loss of `config.method` as a `train_lm` loss function.
 
-    def loss_fn(model: Any, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict]:
-        ids, mask = batch["input_ids"], batch["attention_mask"]
-        positions = loss_positions(batch["span_labels"], mask, config.method)
-        hidden = model.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state
-        # the output layer only where a loss applies
-        student_logits = model.get_output_embeddings()(hidden[:, :-1][positions])
-        if cache is not None:
-            targets = cache.targets(batch["sequence_index"], positions)
+    KL methods read the teacher's targets from `cache`, or compute them exactly over the
+    full vocabulary with `teacher` when there is no cache; cross-entropy methods need
+    neither.
+    """
+    if config.method == "seqkd":
+        return span_losses
+    if config.method in KL_METHODS and cache is None and teacher is None:
+        raise ValueError(f"method {config.method!r} needs a teacher or a teacher cache")
+
+    def loss_fn(model: Any, batch: Batch) -> tuple[torch.Tensor, SpanParts]:
+        positions = loss_mask(batch, config.method)
+        student_logits = logits_at(model, batch, positions)
+        if config.method not in KL_METHODS:  # seqkd_span: hard labels
+            per_position = torch.nn.functional.cross_entropy(
+                student_logits.float(), batch.target_ids[positions], reduction="none"
+            )
         else:
-            with torch.no_grad():
-                teacher_logits = teacher(input_ids=ids, attention_mask=mask).logits[:, :-1]
-            targets = TeacherTargets.full(teacher_logits[positions], config.temperature)
-        kl = forward_kl(student_logits, targets, config.temperature)
-        kinds = batch["span_labels"][:, 1:][positions]
+            if cache is not None:
+                targets = cache.targets(batch, positions)
+            else:
+                with torch.no_grad():
+                    teacher_logits = logits_at(teacher, batch, positions)
+                targets = TeacherTargets.full(teacher_logits, config.temperature)
+            per_position = kd_loss(student_logits, targets, config.temperature)
         return combine_span_losses(
-            kl,
-            kinds,
+            per_position,
+            batch.target_kinds[positions],
             config.method,
             config.lambda_reason,
             config.lambda_act,
@@ -231,10 +260,7 @@ def distill(
         cache_s = time.perf_counter() - began
         if config.curriculum:
             order = curriculum_order(segs, np.asarray(cache.entropy), config)
-    if config.method == "seqkd":
-        loss_fn = span_losses
-    else:
-        loss_fn = kd_loss_fn(config, teacher, cache if needs_cache else None)
+    loss_fn = loss_fn_for(config, teacher, cache if needs_cache else None)
     log.info(
         "distilling %s: student %d parameters, teacher %d",
         config.method,
