@@ -531,7 +531,8 @@ def span_coverage(trajectories: Sequence[Trajectory], segs: Sequence[Segmentatio
     covered = total = 0
     for trajectory, seg in zip(trajectories, segs, strict=True):
         for index, step in enumerate(trajectory.steps):
-            for label, text in ((SpanLabel.REASON, step.reasoning), (SpanLabel.ACT, step.action)):
+            spans = [(SpanLabel.REASON, thought) for thought in step.thoughts]
+            for label, text in [*spans, (SpanLabel.ACT, step.action)]:
                 if not text or not step.imitate:
                     continue
                 chosen = (seg.steps == index) & (seg.labels == label)
