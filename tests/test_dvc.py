@@ -152,7 +152,7 @@ def test_every_stage_depends_on_the_code_it_runs(stage: str) -> None:
     missing = [
         str(f)
         for f in sorted(_closure(STAGE_MODULES[stage]))
-        if f.name != "__init__.py" or f.parent == Path("src/agentdistill")
+        if f.name != "__init__.py" or "import" in (REPO / f).read_text()  # docstring only
         if not any(f == d or d in f.parents for d in covered)
     ]
     assert not missing, f"dvc.yaml stage {stage} does not depend on {missing}"

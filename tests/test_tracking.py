@@ -137,6 +137,8 @@ def test_config_and_lazy_local_store(tmp_path: Path) -> None:
     server = Tracker(TrackingConfig(tracking_uri="http://mlflow.internal:5000"))
     assert server.tracking_uri == "http://mlflow.internal:5000"
     assert server.artifact_location is None
+    database = Tracker(TrackingConfig(tracking_uri=f"sqlite:///{tmp_path}/db/x.db"))
+    assert database.artifact_location == (tmp_path / "db" / "artifacts").as_uri()  # not ./mlruns
     off = Tracker(TrackingConfig(root=str(root), enabled=False))
     assert off.log_training("x", {}, tmp_path) == ""
     assert off.log_benchmark("x", {"a": 1.0}) == ""

@@ -261,6 +261,10 @@ class Tracker:
         if self.config.tracking_uri:
             self.tracking_uri = self.config.tracking_uri
             self.artifact_location: str | None = None  # the server decides
+            if self.tracking_uri.startswith("sqlite:///"):
+                # a local database: artifacts beside it, never MLflow's ./mlruns in the cwd
+                database = Path(self.tracking_uri.removeprefix("sqlite:///")).absolute()
+                self.artifact_location = (database.parent / "artifacts").as_uri()
         else:
             root = Path(self.config.root).absolute()
             self.tracking_uri = f"sqlite:///{root / 'mlflow.db'}"
