@@ -21,10 +21,11 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-from agentdistill.environments.registry import make_env, make_suite
-from agentdistill.formats import get_format
+from agentdistill.config import FormatConfig, resolve_format
+from agentdistill.environments.registry import make_env
 from agentdistill.policies.hf import DecodingConfig
 from agentdistill.rollout import RolloutConfig, run_rollouts
+from agentdistill.task_data import load_tasks
 from agentdistill.teacher import load_policy
 
 
@@ -35,15 +36,19 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--split", default="valid_unseen")
     parser.add_argument("--max-steps", type=int, default=None)
-    parser.add_argument("--format", default="alfworld")
+    parser.add_argument("--format", default=None, help="default: the one the model records")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
-    tasks = make_suite("alfworld").tasks(args.split)[: args.episodes]
-    fmt = get_format(args.format)
+    tasks = load_tasks("alfworld", args.split, limit=args.episodes).tasks
+    given = FormatConfig(name=args.format) if args.format else None
+    settings = resolve_format(args.model, given)
+    fmt = settings.build()
     results, moves = {}, {}
     for name, cached, batch in (("cached", True, args.batch_size), ("naive", False, 1)):
-        policy = load_policy(args.model, fmt, DecodingConfig(), cached=cached)
+        policy = load_policy(
+            args.model, fmt, DecodingConfig(), preamble=settings.preamble, cached=cached
+        )
         config = RolloutConfig(batch_size=batch, max_steps=args.max_steps, show_progress=True)
         began = time.perf_counter()
         out = run_rollouts(policy, lambda: make_env("alfworld"), tasks, config)
