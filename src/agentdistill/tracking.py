@@ -5,22 +5,27 @@ directory): the run data in the SQLite database `mlflow/mlflow.db`, artifacts (c
 reports) under `mlflow/artifacts/`. Set `tracking_uri` to use a tracking server instead.
 
     offline_environment()                      # nothing phones home (telemetry, the HF Hub)
-    tracker = Tracker(TrackingConfig())        # or load_config(TrackingConfig, "configs/x.yaml")
-    run_id = tracker.log_training("sad-seed0", cfg.model_dump(mode="json"), Path("runs/sad"),
-                                  tags={"method": "sad", "seed": "0"})
-    tracker.log_benchmark("alfworld", {"alfworld/success_rate": 0.62, ...},
-                          [Path("report.md")], tags={}, run_id=run_id)
-    version = tracker.register(run_id, {"method": "sad", "success_rate": "0.62",
+    tracker = Tracker(TrackingConfig(), env="alfworld")   # registry: agentdistill-alfworld-student
+    run_id = tracker.log_training("sad-s0", cfg.model_dump(mode="json"), Path("runs/sad"),
+                                  tags={"method": "sad", "seed": "0"}, run_key=key)
+    tracker.log_benchmark("valid_unseen", {"alfworld/valid_unseen/success_rate": 0.62, ...},
+                          [Path("report.md")], tags={}, run_id=run_id, run_key=bench_key)
+    version = tracker.register(run_id, {"profile": "default", "success_rate": "0.62",
                                         "success_low": "0.54", "parameters": "5300000"})
-    champion, reason = tracker.promote_champion()
-    tracker.load_model(f"models:/{tracker.config.registered_model}@champion").predict(["..."])
+    champion, reason = tracker.promote_champion(profile="default")
+    tracker.load_model(f"models:/{tracker.registered_model}@champion").predict(["..."])
+
+Idempotent logging: with a `run_key` (`fingerprints.run_key` of stage, resolved config and
+input hashes) a finished run with that key is reused instead of logged again; `register`
+returns the existing version of a run. The experiment stages (`agentdistill.experiment`) log
+through this class, so the CLI, DVC and Dagster produce the same runs.
 
 The logged checkpoint is an MLflow pyfunc model (`HFCausalLM`): it carries the Hugging Face
 model folder as the artifact `hf_model` and greedily continues a list of prompts. The folder
 itself comes back with `Tracker.download_hf_model(model_uri)`.
 
-Champion rule (`promote_champion`): candidates are the versions of the registered model whose
-tag `success_low` (lower bound of the 95% confidence interval of the benchmark success rate) is
+Champion rule (`promote_champion`): candidates are the versions of the registered model (of
+one profile, tag `profile`, when given) whose tag `success_low` (lower bound of the 95% confidence interval of the benchmark success rate) is
 at least `success_floor`; the champion is the candidate with the highest `success_rate`; ties go
 to fewer `parameters`, then to the newest version. The alias `champion` points at it (stages are
 deprecated in MLflow and not used).
