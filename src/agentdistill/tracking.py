@@ -25,9 +25,10 @@ model folder as the artifact `hf_model` and greedily continues a list of prompts
 itself comes back with `Tracker.download_hf_model(model_uri)`.
 
 Champion rule (`promote_champion`): candidates are the versions of the registered model (of
-one profile, tag `profile`, when given) whose tag `success_low` (lower bound of the 95% confidence interval of the benchmark success rate) is
-at least `success_floor`; the champion is the candidate with the highest `success_rate`; ties go
-to fewer `parameters`, then to the newest version. The alias `champion` points at it (stages are
+one profile, tag `profile`, when given) whose tag `success_low` (lower bound of the 95%
+confidence interval of the benchmark success rate) is at least `success_floor`; the champion is
+the candidate with the highest `success_rate`; ties go to fewer `parameters`, then to the
+newest version. The configured alias (`champion` by default) points at it (stages are
 deprecated in MLflow and not used).
 
 Look at the local store in the UI (then open http://127.0.0.1:5000):
