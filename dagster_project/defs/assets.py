@@ -11,6 +11,7 @@ runs itself (idempotently), so an asset only adds Dagster's view: metadata (coun
 intervals, tables, MLflow links) and the run id tags.
 """
 
+import json
 import os
 from typing import Any
 
@@ -139,8 +140,6 @@ def teacher_success_above_floor(experiment: ExperimentResource) -> dg.AssetCheck
 @dg.asset(deps=[teacher_benchmark], group_name="teacher", kinds={"python"})
 def teacher_rollouts(experiment: ExperimentResource) -> dg.MaterializeResult:
     """The teacher plays the train split; its kept episodes are the distillation data."""
-    import json
-
     paths = experiment.paths()
     kept = run_teacher_rollouts(experiment.config(), paths)
     summary = json.loads((paths.rollouts / "summary.json").read_text())
@@ -171,8 +170,6 @@ def span_segments(experiment: ExperimentResource) -> dg.MaterializeResult:
 @dg.asset_check(asset=span_segments, blocking=True)
 def segments_cover_every_span(experiment: ExperimentResource) -> dg.AssetCheckResult:
     """Every thought and action of the data lies inside tokens of its own label."""
-    import json
-
     summary = json.loads((experiment.paths().segments / "summary.json").read_text())
     return dg.AssetCheckResult(
         passed=summary["span_coverage"] == 1.0 and summary["act_tokens"] > 0,

@@ -603,8 +603,8 @@ def experiment_cmd(
     from agentdistill.experiment import STAGES, ExperimentConfig, run_experiment
 
     try:
-        cfg = load_config(ExperimentConfig, config, [*(set_ or []), *(
-            [] if track else ["tracking.enabled=false"])])  # fmt: skip
+        overrides = [*(set_ or []), *([] if track else ["tracking.enabled=false"])]
+        cfg = load_config(ExperimentConfig, config, overrides)
         paths = run_experiment(cfg, out, stage or STAGES)
     except (ConfigError, ValueError, FileNotFoundError, RecordFileError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc

@@ -197,10 +197,6 @@ class ExperimentConfig(Config):
             }
         )
 
-    def content(self) -> dict[str, Any]:
-        """The config without where it is tracked (the store does not change a result)."""
-        return self.model_dump(mode="json", exclude={"tracking"})
-
 
 class ExperimentPaths:
     """Where each stage writes, under one root."""
@@ -405,9 +401,10 @@ def read_floor(paths: ExperimentPaths) -> FloorResult:
     return FloorResult.model_validate_json(paths.floor.read_text())
 
 
-def require_floor(paths: ExperimentPaths) -> FloorResult:
-    """The floor result, or `TeacherBelowFloorError` when the teacher did not clear it."""
-    floor = read_floor(paths)
+def require_floor(paths: ExperimentPaths, floor: FloorResult | None = None) -> FloorResult:
+    """The floor result (read from `floor.json` unless given), or `TeacherBelowFloorError`
+    when the teacher did not clear it."""
+    floor = floor or read_floor(paths)
     if not floor.passed:
         raise TeacherBelowFloorError(
             f"the teacher wins {floor.teacher_success:.1%} of the benchmark, below the floor "
@@ -440,17 +437,14 @@ def run_teacher_benchmark(
     """
     tracker = tracker or make_tracker(config)
     outcome = run_benchmark(config, paths, "teacher", teacher_dir(config, paths), tracker, tags)
-    stale = not paths.floor.exists() or read_floor(
-        paths
-    ).settings != config.teacher_floor.model_dump(mode="json")
-    if stale:  # the trivial policies take seconds: recompute when the profile's floor moved
-        tasks = benchmark_tasks(config)
+    floor = read_floor(paths) if paths.floor.exists() else None
+    if floor is None or floor.settings != config.teacher_floor.model_dump(mode="json"):
+        # the trivial policies take seconds: recompute when the profile's floor moved
         success = outcome.result.metrics[0].success_rate.value
-        floor = teacher_floor(config, success, tasks.tasks)
+        floor = teacher_floor(config, success, benchmark_tasks(config).tasks)
         write_text_atomic(paths.floor, floor.model_dump_json(indent=2))
-    floor = read_floor(paths)
     if enforce:
-        require_floor(paths)
+        require_floor(paths, floor)
     return outcome, floor
 
 

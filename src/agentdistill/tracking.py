@@ -368,24 +368,20 @@ class Tracker:
 
     def find_run(self, run_key: str, kind: str | None = None) -> str | None:
         """The newest FINISHED run logged with this run key (None: none yet)."""
-        if not self.enabled or not run_key:
+        if not run_key:
             return None
-        query = f"tags.`{TAG_RUN_KEY}` = '{run_key}' and attributes.status = 'FINISHED'"
-        if kind is not None:
-            query += f" and tags.`agentdistill.kind` = '{kind}'"
-        runs = self.client.search_runs(
-            [self.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1
-        )
-        return runs[0].info.run_id if runs else None
+        return self._newest_finished(TAG_RUN_KEY, run_key, kind)
 
     def find_training_run(self, model_sha: str) -> str | None:
         """The newest FINISHED training run that logged the checkpoint with these weights."""
+        return self._newest_finished(TAG_MODEL_SHA, model_sha, "training")
+
+    def _newest_finished(self, tag: str, value: str, kind: str | None) -> str | None:
         if not self.enabled:
             return None
-        query = (
-            f"tags.`{TAG_MODEL_SHA}` = '{model_sha}' and attributes.status = 'FINISHED' "
-            "and tags.`agentdistill.kind` = 'training'"
-        )
+        query = f"tags.`{tag}` = '{value}' and attributes.status = 'FINISHED'"
+        if kind is not None:
+            query += f" and tags.`agentdistill.kind` = '{kind}'"
         runs = self.client.search_runs(
             [self.experiment_id], query, order_by=["attributes.start_time DESC"], max_results=1
         )
