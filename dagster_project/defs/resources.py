@@ -42,15 +42,18 @@ class MLflowResource(dg.ConfigurableResource):
     """The MLflow store: the profile's `tracking` settings, with these overrides."""
 
     tracking_uri: str | None = None
-    """An MLflow server or database URI; None: the profile's (or $MLFLOW_TRACKING_URI)."""
+    """An MLflow server or database URI; None: $MLFLOW_TRACKING_URI, else the profile's. The
+    default resources leave it None and read the variable at run time, so a URI with
+    credentials never lands in Dagster's resource config (which the UI shows)."""
     root: str | None = None
     """Local store folder (mlflow.db + artifacts/); None: the profile's (`mlflow/`)."""
 
     def tracker(self, config: ExperimentConfig) -> Tracker:
         offline_environment()
         settings = config.tracking
-        if self.tracking_uri:
-            settings = settings.model_copy(update={"tracking_uri": self.tracking_uri})
+        uri = self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")
+        if self.tracking_uri or (uri and not settings.tracking_uri):
+            settings = settings.model_copy(update={"tracking_uri": uri})
         root = self.root if self.root is not None else settings.root
         settings = settings.model_copy(update={"root": str(from_repo(root))})
         return Tracker(settings, env=config.env)
@@ -63,5 +66,5 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
             profile=os.environ.get("AGENTDISTILL_PROFILE", "configs/experiment/default.yaml"),
             root=os.environ.get("AGENTDISTILL_ROOT", "runs/dagster"),
         ),
-        "mlflow": MLflowResource(tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or None),
+        "mlflow": MLflowResource(),
     }

@@ -98,6 +98,13 @@ PreambleOpt = Annotated[
     Path | None,
     typer.Option(help="Text file put before every task (instructions or few-shot examples)."),
 ]
+RestartOpt = Annotated[
+    bool,
+    typer.Option(
+        help="The --out folder holds a run of other settings or data: delete its run files "
+        "and start over (without it, such a folder is refused, never silently resumed)."
+    ),
+]
 DataOpt = Annotated[
     Path, typer.Option("--data", help="Folder of the task files (<env>/<split>.jsonl).")
 ]
@@ -416,11 +423,13 @@ def teacher_train(
     format: FormatOpt = "alfworld",
     preamble: PreambleOpt = None,
     data: DataOpt = Path("data"),
+    restart: RestartOpt = False,
 ) -> None:
     """Bootstrap the teacher: expert data -> tokenizer -> teacher preset trained on it.
 
     The format (and preamble) is recorded in the model folder: rollouts, distillation and
-    benchmarks then prompt the teacher exactly as it was trained.
+    benchmarks then prompt the teacher exactly as it was trained. Running it again on the
+    same --out resumes the run if its settings and data are the same, and refuses otherwise.
     """
     from agentdistill.task_data import load_tasks
     from agentdistill.teacher import TeacherConfig, bootstrap_teacher
@@ -430,9 +439,9 @@ def teacher_train(
         fmt = _format(format, preamble)
         assert fmt is not None
         tasks = load_tasks(env_name, "train", data, limit=cfg.train_tasks)
+        result = bootstrap_teacher(cfg, out, fmt, tasks=tasks.tasks, restart=restart)
     except (ConfigError, ValueError, RecordFileError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
-    result = bootstrap_teacher(cfg, out, fmt, tasks=tasks.tasks)
     rows = {
         "expert episodes": f"{result.expert_trajectories} ({result.expert_success_rate:.0%} won)",
         "parameters": f"{result.parameters:,}",
@@ -514,18 +523,21 @@ def distill_cmd(
     set_: SetOpt = None,
     format: ModelFormatOpt = None,
     preamble: PreambleOpt = None,
+    restart: RestartOpt = False,
 ) -> None:
     """Distil a student from teacher trajectories (method and losses from the config).
 
     The trajectories are rendered in the format the teacher was trained with (recorded in
-    its folder; --format/--preamble for a teacher that records none).
+    its folder; --format/--preamble for a teacher that records none). Running it again on
+    the same --out resumes the run if method, settings, teacher and data are the same, and
+    refuses otherwise.
     """
     from agentdistill.distillation.trainer import DistillConfig, distill
 
     try:
         cfg = load_config(DistillConfig, config, set_)
         data = read_jsonl(trajectories, Trajectory)
-        result = distill(cfg, teacher, data, out, fmt=_format(format, preamble))
+        result = distill(cfg, teacher, data, out, fmt=_format(format, preamble), restart=restart)
     except (ConfigError, RecordFileError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
     rows = {

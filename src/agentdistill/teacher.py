@@ -20,14 +20,16 @@ from pydantic import BaseModel, Field
 from agentdistill.config import Config, FormatConfig
 from agentdistill.environments.registry import make_env
 from agentdistill.files import write_text_atomic
+from agentdistill.fingerprints import file_sha256
 from agentdistill.formats import FewShotStyle, ReactFormat, join_few_shot
 from agentdistill.models import build_model_for_tokenizer, count_parameters, load_model
 from agentdistill.policies.expert import ExpertPolicy
 from agentdistill.policies.hf import DecodingConfig, HFPolicy
 from agentdistill.records import Task, Trajectory, read_jsonl, write_jsonl
 from agentdistill.rollout import RolloutConfig, run_rollouts
+from agentdistill.run_folder import claim_run_folder, records_sha256
 from agentdistill.tokenizer import load_tokenizer, save_tokenizer, train_byte_level_bpe
-from agentdistill.training import TrainConfig, TrainSummary, train_lm
+from agentdistill.training import FREE_ON_RESUME, TrainConfig, TrainSummary, train_lm
 
 log = logging.getLogger(__name__)
 
@@ -95,21 +97,39 @@ def build_tokenizer(
     return save_tokenizer(train_byte_level_bpe(texts, vocab_size=vocab_size), out)
 
 
+TEACHER_OWNED = ("expert_train.jsonl", "tokenizer", "train", "teacher_summary.json")
+"""What `bootstrap_teacher` writes in its folder (deleted by a restart)."""
+
+
 def bootstrap_teacher(
     config: TeacherConfig,
     out_dir: str | Path,
     fmt: FormatConfig,
     tasks: Sequence[Task] | None = None,
     expert_file: str | Path | None = None,
+    restart: bool = False,
 ) -> TeacherSummary:
     """Expert data -> tokenizer -> teacher preset trained on it. Resumes an interrupted run.
 
     The expert plays `tasks` (the first `train_tasks` of them) unless `expert_file` (default
     `out_dir/expert_train.jsonl`) exists. `fmt` (with its preamble) renders the training text
     and is recorded in the model folder, so every later use prompts the teacher the same way.
+    `out_dir/run.json` records the run (config, format, tasks): a folder holding another one
+    is refused (`RunMismatchError`) unless `restart`, which deletes its files and starts over.
     """
     out = Path(out_dir)
     expert_path = Path(expert_file) if expert_file else out / "expert_train.jsonl"
+    if expert_file is not None:
+        source = {"expert_file_sha256": file_sha256(expert_path)}
+    elif tasks is not None:
+        source = {"tasks_sha256": records_sha256(list(tasks)[: config.train_tasks])}
+    else:
+        raise ValueError(f"{out}: give the tasks for the expert to play (or an expert file)")
+    settings = config.model_dump(mode="json")
+    for name in FREE_ON_RESUME:
+        settings["train"].pop(name, None)
+    identity = {"teacher": settings, "format": fmt.model_dump(mode="json"), **source}
+    claim_run_folder(out, identity, TEACHER_OWNED, restart=restart, what="teacher run")
     if expert_path.exists():
         trajectories = read_jsonl(expert_path, Trajectory)[: config.train_tasks]
     else:
@@ -125,7 +145,10 @@ def bootstrap_teacher(
         build_tokenizer(trajectories, fmt.build(), config.vocab_size, tokenizer_dir, fmt.preamble)
     tokenizer = load_tokenizer(tokenizer_dir)
     model = build_model_for_tokenizer(config.preset, tokenizer, config.model_seed)
-    summary = train_lm(model, tokenizer, trajectories, config.train, out / "train", fmt=fmt)
+    # the teacher folder's run.json vouches for the whole run: its training folder follows
+    summary = train_lm(
+        model, tokenizer, trajectories, config.train, out / "train", fmt=fmt, restart=restart
+    )
     result = TeacherSummary(
         expert_trajectories=len(trajectories),
         expert_success_rate=sum(t.success for t in trajectories) / max(len(trajectories), 1),

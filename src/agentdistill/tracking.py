@@ -58,6 +58,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import mlflow
 from mlflow.entities import Metric, Param, RunTag
@@ -103,13 +104,49 @@ _BAD_KEY_CHARS = re.compile(r"[^/\w.\- :]")
 _URI_LOCK = threading.RLock()  # the pyfunc API reads the process-wide tracking URI
 
 
+_SECRET_PARAMS = re.compile(r"pass|secret|token|key|sig|credential|auth", re.IGNORECASE)
+REDACTED = "***"
+
+
+def redact_uri(uri: str) -> str:
+    """`uri` fit to show or log: a password in it (`user:pass@`), a user part alone (often a
+    token: `https://TOKEN@host`) and secret-looking query parameters become `***`."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return REDACTED
+    shown = uri  # edited in place: re-assembling would rewrite `sqlite:////abs` paths
+    if "@" in parts.netloc:
+        userinfo = parts.netloc.rpartition("@")[0]
+        user, has_password, _ = userinfo.partition(":")
+        hidden = f"{user}:{REDACTED}" if has_password else REDACTED
+        shown = shown.replace(f"//{userinfo}@", f"//{hidden}@", 1)
+    if parts.query:
+        pairs = parse_qsl(parts.query, keep_blank_values=True)
+        query = urlencode(
+            [(k, REDACTED if _SECRET_PARAMS.search(k) else v) for k, v in pairs], safe="*"
+        )
+        shown = shown.replace(f"?{parts.query}", f"?{query}", 1)
+    return shown
+
+
+def _without_credentials(url: str) -> str:
+    """A browser link: the URL without any user part or query (the UI asks for a login)."""
+    parts = urlsplit(url)
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
 class TrackingConfig(Config):
     """Where runs, checkpoints and the model registry live, and the champion rule."""
 
     tracking_uri: str | None = Field(
         default=None,
+        repr=False,  # it may embed credentials; `redact_uri` gives a showable form
         description="Tracking server or database URI; none: the local SQLite store under "
-        "`root` (the experiment stages take $MLFLOW_TRACKING_URI when it is set).",
+        "`root` (the experiment stages take $MLFLOW_TRACKING_URI when it is set). Credentials "
+        "in it are never shown or logged (see `redact_uri`); prefer MLflow's "
+        "MLFLOW_TRACKING_USERNAME/PASSWORD/TOKEN variables to embedding them.",
     )
     root: str = Field(
         default="mlflow",
@@ -207,8 +244,13 @@ class HFCausalLM(mlflow.pyfunc.PythonModel):
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         path = context.artifacts[HF_ARTIFACT]
-        self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)
-        self.model = AutoModelForCausalLM.from_pretrained(path, local_files_only=True).eval()
+        self.tokenizer = AutoTokenizer.from_pretrained(
+            path, local_files_only=True, trust_remote_code=False
+        )
+        # safetensors only, no remote code: loading a registered model never runs its files
+        self.model = AutoModelForCausalLM.from_pretrained(
+            path, local_files_only=True, use_safetensors=True, trust_remote_code=False
+        ).eval()
         self.max_new_tokens = int((context.model_config or {}).get("max_new_tokens", 64))
 
     def predict(
@@ -281,6 +323,14 @@ class Tracker:
     # -- store -------------------------------------------------------------------------------
 
     @property
+    def display_uri(self) -> str:
+        """The store's URI fit to show or log (credentials redacted)."""
+        return redact_uri(self.tracking_uri)
+
+    def __repr__(self) -> str:
+        return f"Tracker({self.display_uri!r}, env={self.env!r})"
+
+    @property
     def enabled(self) -> bool:
         return self.config.enabled
 
@@ -294,6 +344,7 @@ class Tracker:
             self._client = MlflowClient(
                 tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
             )
+            log.debug("MLflow store: %s", self.display_uri)
         return self._client
 
     @property
@@ -718,7 +769,8 @@ class Tracker:
         base = self.config.ui_url
         if base is None:
             uri = self.tracking_uri
-            base = uri if uri.startswith(("http://", "https://")) else DEFAULT_UI
+            web = uri.startswith(("http://", "https://"))
+            base = _without_credentials(uri) if web else DEFAULT_UI
         experiment_id = self.client.get_run(run_id).info.experiment_id
         return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs/{run_id}"
 
@@ -735,4 +787,5 @@ __all__ = [
     "TrackingConfig",
     "flatten_params",
     "offline_environment",
+    "redact_uri",
 ]

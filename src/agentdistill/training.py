@@ -9,11 +9,13 @@ Efficiency matters on a CPU: batches are built from trajectories of similar leng
 padding), and the output layer runs only at the positions that carry a loss (`logits_at`:
 the model's own forward with `logits_to_keep`, so any final logit processing of the
 architecture applies). The run writes
-`out_dir/checkpoint/` (an HF model folder plus `trainer_state.pt`) every `save_every` steps
-and at the end, atomically; a run started again on the same folder resumes from it, exactly
-(same batches, same optimizer state). The final model lands in `out_dir/model/`, and every
-logged step in `out_dir/metrics.jsonl`: `loss` is the objective that was minimised (the
-loss function's value, averaged over the steps since the previous line), `reason_loss`,
+`out_dir/checkpoint/` (an HF model folder plus the trainer state as safetensors + JSON, never
+a pickle) every `save_every` steps and at the end, atomically; a run started again on the
+same folder resumes from it, exactly (same batches, same optimizer state), if the folder's
+`run.json` records the same run (config, format, data). The final model lands in
+`out_dir/model/`, and every logged step in `out_dir/metrics.jsonl` (cut back to the
+checkpoint on resume): `loss` is the objective that was minimised (the loss function's
+value, averaged over the steps since the previous line), `reason_loss`,
 `act_loss` (and `other_loss` when other positions carry a loss, as in flat token-level KD)
 the per-position loss averaged over the window's target tokens of that kind.
 """
@@ -27,7 +29,7 @@ import math
 import random
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,14 +42,22 @@ from transformers import get_cosine_schedule_with_warmup
 from transformers.utils import logging as hf_logging
 
 from agentdistill.config import Config, FormatConfig
+from agentdistill.files import write_text_atomic
 from agentdistill.formats import SpanLabel
 from agentdistill.records import Trajectory
+from agentdistill.run_folder import claim_run_folder, records_sha256
 from agentdistill.segmentation import (
     Batch,
     Segmentation,
     collate,
     length_batches,
     segment_trajectory,
+)
+from agentdistill.trainer_state import (
+    CheckpointError,
+    has_trainer_state,
+    load_trainer_state,
+    save_trainer_state,
 )
 
 log = logging.getLogger(__name__)
@@ -202,20 +212,57 @@ def span_losses(model: Any, batch: Batch) -> tuple[torch.Tensor, SpanParts]:
     return objective, span_parts(losses, batch.target_kinds[positions])
 
 
-def _save_checkpoint(path: Path, model: Any, tokenizer: Any, state: dict[str, Any]) -> None:
-    """Write an HF model folder plus trainer state, replacing `path` only when complete."""
+def _save_checkpoint(
+    path: Path, model: Any, tokenizer: Any, state: dict[str, Any] | None = None
+) -> None:
+    """Write an HF model folder (plus the trainer state, if given), replacing `path` only
+    when complete. Weights are safetensors and the state safetensors + JSON: no pickle."""
     hf_logging.disable_progress_bar()  # a bar per checkpoint would drown the training bar
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
+    model.save_pretrained(tmp)  # safetensors: transformers 5 writes nothing else
     tokenizer.save_pretrained(tmp)
-    torch.save(state, tmp / "trainer_state.pt")
+    if state is not None:
+        save_trainer_state(tmp, state)
     old = path.with_name(path.name + ".old")
     shutil.rmtree(old, ignore_errors=True)
     if path.exists():
         path.rename(old)
     tmp.rename(path)
     shutil.rmtree(old, ignore_errors=True)
+
+
+TRAIN_OWNED = ("checkpoint", "checkpoint.tmp", "model", "metrics.jsonl", "train_summary.json")
+"""What `train_lm` writes in its folder (deleted by a restart)."""
+FREE_ON_RESUME = ("save_every", "log_every")
+"""TrainConfig fields a resumed run may change: they do not change what is trained."""
+
+
+def train_identity(
+    config: TrainConfig, fmt: FormatConfig, trajectories: Sequence[Trajectory]
+) -> dict[str, Any]:
+    """What defines a training run: its optimisation settings, format and data."""
+    settings = config.model_dump(mode="json", exclude=set(FREE_ON_RESUME))
+    return {
+        "train": settings,
+        "format": fmt.model_dump(mode="json"),
+        "trajectories_sha256": records_sha256(trajectories),
+    }
+
+
+def _metrics_up_to(path: Path, step: int) -> None:
+    """Keep the metric lines of steps <= `step` (the checkpoint): the steps after it are
+    trained again on resume and would otherwise be logged twice. A torn line is dropped."""
+    kept: list[str] = []
+    if step > 0 and path.exists():
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and isinstance(row.get("step"), int) and row["step"] <= step:
+                kept.append(line + "\n")
+    write_text_atomic(path, "".join(kept))
 
 
 def segment_all(
@@ -251,10 +298,11 @@ def train_lm(
     out_dir: str | Path,
     fmt: FormatConfig,
     loss_fn: LossFn = span_losses,
-    resume: bool = True,
+    restart: bool = False,
     show_progress: bool = True,
     order: Sequence[int] | None = None,
     segmented: tuple[list[Segmentation], int] | None = None,
+    identity: Mapping[str, Any] | None = None,
 ) -> TrainSummary:
     """Train `model` on `trajectories`; resumable; returns the run summary.
 
@@ -266,9 +314,15 @@ def train_lm(
     is recorded in the final model folder (the format a model was trained with is the one it
     is prompted with). `segmented` is `segment_all(trajectories, tokenizer, fmt,
     config.max_length)` when the caller has it.
+
+    The folder records the run's `identity` (default `train_identity(config, fmt,
+    trajectories)`; callers add what else defines the run, such as the loss) in `run.json`:
+    a folder holding another run is refused (`RunMismatchError`) unless `restart`, which
+    deletes its checkpoint, metrics and model and starts over.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    identity = identity if identity is not None else train_identity(config, fmt, trajectories)
+    claim_run_folder(out, identity, TRAIN_OWNED, restart=restart, what="training run")
     checkpoint = out / "checkpoint"
     segs, cut = segmented or segment_all(trajectories, tokenizer, fmt, config.max_length)
     if not segs:
@@ -294,9 +348,16 @@ def train_lm(
     )
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(total * config.warmup_ratio), total)
     step, tokens_seen, loss_tokens, elapsed = 0, 0, 0, 0.0
-    if resume and (checkpoint / "trainer_state.pt").exists():
-        state = torch.load(checkpoint / "trainer_state.pt", weights_only=False)
-        loaded = type(model).from_pretrained(checkpoint)
+    if has_trainer_state(checkpoint):
+        state = load_trainer_state(checkpoint)
+        try:  # safetensors only: a pickled weights file is never unpickled
+            loaded = type(model).from_pretrained(
+                checkpoint, use_safetensors=True, local_files_only=True
+            )
+        except OSError as exc:
+            raise CheckpointError(
+                f"{checkpoint}: no safetensors weights to resume ({exc})"
+            ) from exc
         model.load_state_dict(loaded.state_dict())
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -304,11 +365,8 @@ def train_lm(
         elapsed = state["elapsed"]
         torch.set_rng_state(state["torch_rng"])
         log.info("resumed from %s at step %d/%d", checkpoint, step, total)
-    elif not resume and checkpoint.exists():
-        shutil.rmtree(checkpoint)
     metrics_path = out / "metrics.jsonl"
-    if step == 0:
-        metrics_path.write_text("")
+    _metrics_up_to(metrics_path, step)
 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     model.train()
@@ -381,8 +439,7 @@ def train_lm(
                 )
     model.eval()
     final = out / "model"
-    _save_checkpoint(final, model, tokenizer, {"config": config.model_dump(mode="json")})
-    (final / "trainer_state.pt").unlink(missing_ok=True)
+    _save_checkpoint(final, model, tokenizer)
     fmt.save(final)
     summary = TrainSummary(
         steps=step,
@@ -398,5 +455,5 @@ def train_lm(
         truncated_sequences=cut,
         model_dir=str(final),
     )
-    (out / "train_summary.json").write_text(summary.model_dump_json(indent=2))
+    write_text_atomic(out / "train_summary.json", summary.model_dump_json(indent=2))
     return summary

@@ -41,6 +41,7 @@ from agentdistill.distillation.losses import (
 )
 from agentdistill.distillation.teacher_cache import TeacherCache, build_teacher_cache
 from agentdistill.files import write_text_atomic
+from agentdistill.fingerprints import model_sha256
 from agentdistill.models import (
     PRESETS,
     build_model_for_tokenizer,
@@ -48,9 +49,11 @@ from agentdistill.models import (
     load_model,
 )
 from agentdistill.records import Trajectory
+from agentdistill.run_folder import claim_run_folder
 from agentdistill.segmentation import Batch, Segmentation
 from agentdistill.tokenizer import load_tokenizer
 from agentdistill.training import (
+    TRAIN_OWNED,
     LossFn,
     SpanParts,
     TrainConfig,
@@ -58,6 +61,7 @@ from agentdistill.training import (
     logits_at,
     segment_all,
     span_losses,
+    train_identity,
     train_lm,
 )
 
@@ -210,6 +214,27 @@ def build_student(config: DistillConfig, tokenizer: Any) -> Any:
     return load_model(config.student)
 
 
+DISTILL_OWNED = (*TRAIN_OWNED, "distill_summary.json")
+"""What `distill` writes in its folder (deleted by a restart; a cache there is kept: it is
+keyed by its own fingerprint)."""
+
+
+def distill_identity(
+    config: DistillConfig,
+    teacher_dir: str | Path,
+    trajectories: Sequence[Trajectory],
+    fmt: FormatConfig,
+) -> dict[str, Any]:
+    """What defines a distillation run: method and loss settings, student, optimisation,
+    format, the teacher's weights and the trajectories."""
+    settings = config.model_dump(mode="json", exclude={"train"})
+    return {
+        **train_identity(config.train, fmt, trajectories),
+        "distill": settings,
+        "teacher_sha256": model_sha256(teacher_dir),
+    }
+
+
 def distill(
     config: DistillConfig,
     teacher_dir: str | Path,
@@ -218,6 +243,7 @@ def distill(
     fmt: FormatConfig | None = None,
     cache_dir: str | Path | None = None,
     show_progress: bool = True,
+    restart: bool = False,
 ) -> DistillSummary:
     """Train a student on teacher trajectories with `config.method`; resumable.
 
@@ -226,16 +252,20 @@ def distill(
     different one is an error. The student's model folder records it in turn. The top-k cache
     goes to `cache_dir` (default `out_dir/teacher_cache`); students sharing a trajectory
     set and teacher should share it.
+
+    `out_dir/run.json` records the run (`distill_identity`): resuming a folder that holds
+    another run (other method, settings, teacher or data) is refused unless `restart`.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     if not trajectories:
         raise ValueError("no teacher trajectories to distil from")
+    fmt = resolve_format(teacher_dir, fmt)
+    identity = distill_identity(config, teacher_dir, trajectories, fmt)
+    claim_run_folder(out, identity, DISTILL_OWNED, restart=restart, what="distillation run")
     teacher = load_model(teacher_dir).eval()
     tokenizer = load_tokenizer(teacher_dir)
     student = build_student(config, tokenizer)
     student_tokenizer = tokenizer if config.student in PRESETS else load_tokenizer(config.student)
-    fmt = resolve_format(teacher_dir, fmt)
     train_config = config.train
     teacher_parameters = count_parameters(teacher)
     cache: TeacherCache | None = None
@@ -278,6 +308,7 @@ def distill(
         show_progress=show_progress,
         order=order,
         segmented=segmented,
+        identity=identity,
     )
     student_parameters = count_parameters(student)
     result = DistillSummary(
