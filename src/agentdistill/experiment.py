@@ -45,7 +45,13 @@ from pydantic import BaseModel, Field
 from agentdistill.config import Config, FormatConfig, resolve_format
 from agentdistill.distillation.losses import KL_METHODS, Method
 from agentdistill.distillation.teacher_cache import build_teacher_cache
-from agentdistill.distillation.trainer import DistillConfig, DistillSummary, distill
+from agentdistill.distillation.trainer import (
+    DISTILL_OWNED,
+    DistillConfig,
+    DistillSummary,
+    distill,
+    distill_identity,
+)
 from agentdistill.environments.registry import make_env
 from agentdistill.evaluation import EnvMetrics, ReportEntry, benchmark_metrics, write_report
 from agentdistill.files import write_text_atomic
@@ -56,9 +62,16 @@ from agentdistill.policies.hf import DecodingConfig, HFPolicy
 from agentdistill.policies.trivial import TRIVIAL_POLICIES, TrivialPolicy
 from agentdistill.records import Task, Trajectory, read_jsonl, write_jsonl
 from agentdistill.rollout import RolloutConfig, run_rollouts, summarize
+from agentdistill.run_folder import conflicts
 from agentdistill.segmentation import Segmentation
 from agentdistill.task_data import DEFAULT_DATA_DIR, TaskFile, load_tasks
-from agentdistill.teacher import TeacherConfig, bootstrap_teacher, load_policy
+from agentdistill.teacher import (
+    TEACHER_OWNED,
+    TeacherConfig,
+    bootstrap_teacher,
+    load_policy,
+    teacher_identity,
+)
 from agentdistill.tokenizer import load_tokenizer
 from agentdistill.tracking import Tracker, TrackingConfig
 from agentdistill.training import segment_all
@@ -249,6 +262,17 @@ def _timed(paths: ExperimentPaths, stage: str, began: float) -> None:
 # ---- tracking -------------------------------------------------------------------------------
 
 
+def _changed(folder: Path, identity: Mapping[str, Any], owned: Sequence[str], what: str) -> bool:
+    """Whether `folder` holds an earlier run of other settings or inputs (then the stage
+    runs again from scratch, as DVC reruns a stage whose params or deps changed)."""
+    reasons = conflicts(folder, identity, owned)
+    if reasons:
+        log.warning(
+            "%s: settings or inputs changed (%s): running it again", what, "; ".join(reasons)
+        )
+    return bool(reasons)
+
+
 def make_tracker(config: ExperimentConfig) -> Tracker:
     """The experiment's tracker (its registered model is the environment's).
 
@@ -329,8 +353,12 @@ def run_teacher(
         return TeacherOutcome(target, "", None)
     tasks = train_tasks(config, config.teacher.train_tasks)
     summary_file = paths.teacher / "teacher_summary.json"
-    if not summary_file.exists():
-        bootstrap_teacher(config.teacher, paths.teacher, config.format, tasks=tasks.tasks)
+    identity = teacher_identity(config.teacher, config.format, tasks.tasks)
+    restart = _changed(paths.teacher, identity, TEACHER_OWNED, "teacher")
+    if restart or not summary_file.exists():
+        bootstrap_teacher(
+            config.teacher, paths.teacher, config.format, tasks=tasks.tasks, restart=restart
+        )
         _timed(paths, "teacher", began)
     tracker = tracker or make_tracker(config)
     logged = {"teacher": config.teacher.model_dump(mode="json"), "format": _fmt_dump(config)}
@@ -563,19 +591,19 @@ def run_student(
     name = f"{method}-s{seed}"
     out = paths.student(name)
     settings = config.student_config(method, seed)
-    if (out / "distill_summary.json").exists():
+    teacher = teacher_dir(config, paths)
+    trajectories = read_jsonl(paths.distill_data, Trajectory)
+    fmt = resolve_format(teacher, config.format)
+    identity = distill_identity(settings, teacher, trajectories, fmt)
+    restart = _changed(out, identity, DISTILL_OWNED, f"student {name}")
+    if not restart and (out / "distill_summary.json").exists():
         summary = DistillSummary.model_validate_json((out / "distill_summary.json").read_text())
     else:
         began = time.perf_counter()
-        trajectories = read_jsonl(paths.distill_data, Trajectory)
         summary = distill(
-            settings,
-            teacher_dir(config, paths),
-            trajectories,
-            out,
-            fmt=config.format,
-            cache_dir=paths.teacher_cache,
-        )
+            settings, teacher, trajectories, out, fmt=fmt, cache_dir=paths.teacher_cache,
+            restart=restart,
+        )  # fmt: skip
         _timed(paths, f"student:{name}", began)
     tracker = tracker or make_tracker(config)
     logged = {"distill": settings.model_dump(mode="json"), "format": _fmt_dump(config)}

@@ -87,6 +87,19 @@ def _remove(folder: Path, owned: Iterable[str]) -> None:
             target.unlink(missing_ok=True)
 
 
+def conflicts(folder: str | Path, identity: Mapping[str, Any], owned: Sequence[str]) -> list[str]:
+    """Why `folder` cannot be resumed as the run `identity` (empty: fresh, or that run)."""
+    folder = Path(folder)
+    try:
+        recorded = recorded_identity(folder)
+    except RunMismatchError as exc:
+        return [str(exc)]
+    if recorded is not None:
+        return differences(recorded, identity)
+    present = [name for name in owned if (folder / name).exists()]
+    return [f"{', '.join(present)} without a {RUN_FILE}"] if present else []
+
+
 def claim_run_folder(
     folder: str | Path,
     identity: Mapping[str, Any],

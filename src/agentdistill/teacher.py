@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -101,6 +102,26 @@ TEACHER_OWNED = ("expert_train.jsonl", "tokenizer", "train", "teacher_summary.js
 """What `bootstrap_teacher` writes in its folder (deleted by a restart)."""
 
 
+def teacher_identity(
+    config: TeacherConfig,
+    fmt: FormatConfig,
+    tasks: Sequence[Task] | None = None,
+    expert_file: str | Path | None = None,
+) -> dict[str, Any]:
+    """What defines a teacher bootstrap: its settings, format and the tasks (or the expert
+    file) it learns from."""
+    if expert_file is not None:
+        source = {"expert_file_sha256": file_sha256(expert_file)}
+    elif tasks is not None:
+        source = {"tasks_sha256": records_sha256(list(tasks)[: config.train_tasks])}
+    else:
+        raise ValueError("give the tasks for the expert to play (or an expert file)")
+    settings = config.model_dump(mode="json")
+    for name in FREE_ON_RESUME:
+        settings["train"].pop(name, None)
+    return {"teacher": settings, "format": fmt.model_dump(mode="json"), **source}
+
+
 def bootstrap_teacher(
     config: TeacherConfig,
     out_dir: str | Path,
@@ -119,16 +140,7 @@ def bootstrap_teacher(
     """
     out = Path(out_dir)
     expert_path = Path(expert_file) if expert_file else out / "expert_train.jsonl"
-    if expert_file is not None:
-        source = {"expert_file_sha256": file_sha256(expert_path)}
-    elif tasks is not None:
-        source = {"tasks_sha256": records_sha256(list(tasks)[: config.train_tasks])}
-    else:
-        raise ValueError(f"{out}: give the tasks for the expert to play (or an expert file)")
-    settings = config.model_dump(mode="json")
-    for name in FREE_ON_RESUME:
-        settings["train"].pop(name, None)
-    identity = {"teacher": settings, "format": fmt.model_dump(mode="json"), **source}
+    identity = teacher_identity(config, fmt, tasks, expert_file)
     claim_run_folder(out, identity, TEACHER_OWNED, restart=restart, what="teacher run")
     if expert_path.exists():
         trajectories = read_jsonl(expert_path, Trajectory)[: config.train_tasks]
