@@ -133,3 +133,32 @@ def test_unknown_stage_is_refused(tmp_path) -> None:
         ],
     )
     assert result.exit_code == 2 and "unknown stage" in result.output
+
+
+def test_changed_settings_rerun_what_they_touch(smoke_run, caplog) -> None:
+    """A profile setting changed between runs retrains the students it defines (and
+    re-benchmarks them); the stages it does not touch keep their outputs."""
+    from agentdistill.fingerprints import model_sha256
+
+    paths = ExperimentPaths(smoke_run)
+    untouched = [paths.teacher / "teacher_summary.json", paths.segments / "summary.json"]
+    stamps = [p.stat().st_mtime_ns for p in untouched]
+    student = paths.student("sad-s0")
+    old_weights = model_sha256(student / "model")
+    args = ["experiment", "--config", str(CONFIGS / "smoke.yaml"), "--out", str(smoke_run),
+            "--stage", "students", "--stage", "benchmarks", "--no-track"]  # fmt: skip
+    result = runner.invoke(app, [*args, "--set", "distill.train.lr=0.001"])
+    assert result.exit_code == 0, result.output
+    assert "student sad-s0: settings or inputs changed (train.lr: 0.003 -> 0.001" in caplog.text
+    identity = json.loads((student / "run.json").read_text())["identity"]
+    assert identity["train"]["lr"] == 0.001
+    new_weights = model_sha256(student / "model")
+    assert new_weights != old_weights
+    bench = json.loads((paths.benchmark("sad-s0") / "run.json").read_text())["identity"]
+    assert bench["model_sha256"] == new_weights
+    assert [p.stat().st_mtime_ns for p in untouched] == stamps
+    # the same settings again: nothing is retrained
+    stamp = (student / "distill_summary.json").stat().st_mtime_ns
+    again = runner.invoke(app, [*args, "--set", "distill.train.lr=0.001"])
+    assert again.exit_code == 0, again.output
+    assert (student / "distill_summary.json").stat().st_mtime_ns == stamp

@@ -62,7 +62,7 @@ from agentdistill.policies.hf import DecodingConfig, HFPolicy
 from agentdistill.policies.trivial import TRIVIAL_POLICIES, TrivialPolicy
 from agentdistill.records import Task, Trajectory, read_jsonl, write_jsonl
 from agentdistill.rollout import RolloutConfig, run_rollouts, summarize
-from agentdistill.run_folder import conflicts
+from agentdistill.run_folder import claim_run_folder, conflicts
 from agentdistill.segmentation import Segmentation
 from agentdistill.task_data import DEFAULT_DATA_DIR, TaskFile, load_tasks
 from agentdistill.teacher import (
@@ -466,9 +466,10 @@ def run_teacher_benchmark(
     tracker = tracker or make_tracker(config)
     outcome = run_benchmark(config, paths, "teacher", teacher_dir(config, paths), tracker, tags)
     floor = read_floor(paths) if paths.floor.exists() else None
-    if floor is None or floor.settings != config.teacher_floor.model_dump(mode="json"):
-        # the trivial policies take seconds: recompute when the profile's floor moved
-        success = outcome.result.metrics[0].success_rate.value
+    success = outcome.result.metrics[0].success_rate.value
+    settings = config.teacher_floor.model_dump(mode="json")
+    if floor is None or floor.settings != settings or floor.teacher_success != success:
+        # the trivial policies take seconds: recompute when the floor or the teacher moved
         floor = teacher_floor(config, success, benchmark_tasks(config).tasks)
         write_text_atomic(paths.floor, floor.model_dump_json(indent=2))
     if enforce:
@@ -513,10 +514,21 @@ def run_teacher_rollouts(config: ExperimentConfig, paths: ExperimentPaths) -> Pa
 def run_segments(config: ExperimentConfig, paths: ExperimentPaths) -> dict[str, Any]:
     """Segment the distillation data with the student tokenizer; build the teacher cache."""
     summary_file = paths.segments / "summary.json"
-    if summary_file.exists():
-        return json.loads(summary_file.read_text())
-    began = time.perf_counter()
     teacher = teacher_dir(config, paths)
+    methods = set(config.methods) | set(config.ablations)
+    identity = {
+        "trajectories_sha256": file_sha256(paths.distill_data),
+        "teacher_sha256": model_sha256(teacher),
+        "format": _fmt_dump(config),
+        "max_length": config.distill.train.max_length,
+        "cache": [config.distill.top_k, config.distill.temperature, config.distill.curriculum,
+                  sorted(methods & set(KL_METHODS))],
+    }  # fmt: skip
+    restart = _changed(paths.segments, identity, ("summary.json",), "segments")
+    if not restart and summary_file.exists():
+        return json.loads(summary_file.read_text())
+    claim_run_folder(paths.segments, identity, ("summary.json",), restart=True)
+    began = time.perf_counter()
     tokenizer = load_tokenizer(teacher)
     trajectories = read_jsonl(paths.distill_data, Trajectory)
     segs, cut = segment_all(trajectories, tokenizer, config.format, config.distill.train.max_length)
@@ -529,7 +541,6 @@ def run_segments(config: ExperimentConfig, paths: ExperimentPaths) -> dict[str, 
         "truncated": cut,
         "span_coverage": span_coverage(trajectories, segs),
     }
-    methods = set(config.methods) | set(config.ablations)
     if methods & set(KL_METHODS) or config.distill.curriculum:
         build_teacher_cache(
             load_model(teacher),
@@ -708,23 +719,32 @@ def run_benchmark(
     out = paths.benchmark(name)
     tasks = benchmark_tasks(config)
     metrics_file = out / "metrics.json"
-    if metrics_file.exists():
+    reference_file = paths.benchmark("teacher") / f"{config.benchmark.split}.jsonl"
+    use_reference = name != "teacher" and reference_file.exists()
+    model_sha = model_sha256(model_dir)
+    identity = {
+        "model_sha256": model_sha,
+        "benchmark": config.benchmark.model_dump(mode="json"),
+        "format": _fmt_dump(config),
+        "env": config.env,
+        "tasks_sha256": tasks.sha256,
+        "reference_sha256": file_sha256(reference_file) if use_reference else None,
+    }
+    owned = ("metrics.json", f"{config.benchmark.split}.jsonl")
+    restart = _changed(out, identity, owned, f"benchmark {name}")
+    if not restart and metrics_file.exists():
         result = BenchmarkResult.model_validate_json(metrics_file.read_text())
     else:
+        claim_run_folder(out, identity, owned, restart=True)
         began = time.perf_counter()
         policy = model_policy(config, model_dir, config.benchmark.decoding, name=name)
-        reference = None
-        if name != "teacher":
-            reference_file = paths.benchmark("teacher") / f"{config.benchmark.split}.jsonl"
-            if reference_file.exists():
-                reference = read_jsonl(reference_file, Trajectory)
+        reference = read_jsonl(reference_file, Trajectory) if use_reference else None
         result = benchmark_model(policy, tasks, out, config.benchmark, env=config.env,
                                  reference=reference)  # fmt: skip
         _timed(paths, f"benchmark:{name}", began)
     tracker = tracker or make_tracker(config)
     if not tracker.enabled:
         return BenchmarkOutcome(result, "")
-    model_sha = model_sha256(model_dir)
     settings = {
         "benchmark": config.benchmark.model_dump(mode="json"),
         "format": _fmt_dump(config),
