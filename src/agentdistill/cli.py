@@ -11,6 +11,7 @@ Usage:
     agentdistill tokenizer build --env alfworld --out DIR [--vocab-size 1024]
     agentdistill teacher train --config configs/teacher/default.yaml --out runs/teacher
     agentdistill rollout --policy expert|MODEL_DIR --env alfworld --split valid_unseen --out F
+        [--restart]   # a killed run resumes; --restart discards its partial run
     agentdistill distill --teacher DIR --trajectories F --out DIR [--config YAML] [--set method=sad]
     agentdistill benchmark --model DIR --out DIR [--split valid_unseen] [--reference F]
     agentdistill experiment --config configs/experiment/default.yaml --out runs/experiment
