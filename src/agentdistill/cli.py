@@ -11,6 +11,7 @@ Usage:
     agentdistill tokenizer build --env alfworld --out DIR [--vocab-size 1024]
     agentdistill teacher train --config configs/teacher/default.yaml --out runs/teacher
     agentdistill rollout --policy expert|MODEL_DIR --env alfworld --split valid_unseen --out F
+        [--restart]   # a killed run resumes; --restart discards its partial run
     agentdistill distill --teacher DIR --trajectories F --out DIR [--config YAML] [--set method=sad]
     agentdistill benchmark --model DIR --out DIR [--split valid_unseen] [--reference F]
     agentdistill experiment --config configs/experiment/default.yaml --out runs/experiment
@@ -473,14 +474,26 @@ def rollout(
         bool, typer.Option(help="Map inadmissible actions to the closest admissible command.")
     ] = False,
     engine: EngineOpt = None,
+    restart: Annotated[
+        bool,
+        typer.Option(
+            help="Discard the partial run left beside --out (<out>.partial) and start over; "
+            "without it a partial run of the same policy, seed, tasks and step cap is resumed "
+            "and one of another is an error."
+        ),
+    ] = False,
 ) -> None:
-    """Roll out a policy on a split; write validated trajectories and print a summary."""
+    """Roll out a policy on a split; write validated trajectories and print a summary.
+
+    Episodes are saved as they finish (<out>.partial): a killed run started again with the
+    same arguments plays only the tasks it had not finished. --out is written when every
+    task is done, and only one process at a time may write it.
+    """
     from agentdistill.config import resolve_format
     from agentdistill.environments.registry import make_env
     from agentdistill.policies.expert import ExpertPolicy
     from agentdistill.policies.hf import DecodingConfig
-    from agentdistill.records import write_jsonl
-    from agentdistill.rollout import RolloutConfig, run_rollouts, summarize
+    from agentdistill.rollout import RolloutConfig, RolloutOutputError, run_rollouts, summarize
     from agentdistill.task_data import load_tasks
     from agentdistill.teacher import load_policy
 
@@ -498,14 +511,18 @@ def rollout(
             )
     except (ValueError, FileNotFoundError, RecordFileError) as exc:
         raise _fail(str(exc)) from exc
-    trajectories = run_rollouts(
-        chosen,
-        lambda: make_env(env_name, engine),
-        tasks,
-        RolloutConfig(batch_size=batch_size),
-        seed=seed,
-    )
-    write_jsonl(out, trajectories)
+    try:
+        trajectories = run_rollouts(
+            chosen,
+            lambda: make_env(env_name, engine),
+            tasks,
+            RolloutConfig(batch_size=batch_size),
+            seed=seed,
+            out=out,
+            restart=restart,
+        )
+    except (RolloutOutputError, RecordFileError) as exc:
+        raise _fail(str(exc)) from exc
     table = Table(title=f"{chosen.info.name} on {env_name}/{split} -> {out}")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -583,6 +600,7 @@ def benchmark_cmd(
     """
     from agentdistill.config import resolve_format
     from agentdistill.experiment import BenchmarkConfig, benchmark_model
+    from agentdistill.rollout import RolloutOutputError
     from agentdistill.task_data import load_tasks
     from agentdistill.teacher import load_policy
 
@@ -593,7 +611,7 @@ def benchmark_cmd(
         tasks = load_tasks(env_name, cfg.split, data, limit=cfg.limit)
         ref = read_jsonl(reference, Trajectory) if reference is not None else None
         result = benchmark_model(policy, tasks, out, cfg, env=env_name, reference=ref)
-    except (ConfigError, ValueError, FileNotFoundError, RecordFileError) as exc:
+    except (ConfigError, ValueError, FileNotFoundError, RecordFileError, RolloutOutputError) as exc:
         raise _fail(str(exc)) from exc
     console.print(_metrics_table(f"benchmark -> {out}", [result]))
 

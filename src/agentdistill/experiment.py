@@ -26,7 +26,9 @@ Layout under the root:
     benchmarks/<name>/       <split>.jsonl (episodes), metrics.json
     report/                  report.md, report.png, report.json, leaderboard.json
 
-Every stage is idempotent: it skips work whose outputs exist (training resumes).
+Every stage is idempotent: it skips work whose outputs exist (training resumes; rollouts and
+benchmarks save each episode as it finishes, `<episodes file>.partial`, and a killed one
+plays only the tasks it had not finished).
 """
 
 from __future__ import annotations
@@ -485,12 +487,14 @@ def run_teacher_rollouts(config: ExperimentConfig, paths: ExperimentPaths) -> Pa
     settings = config.rollouts
     tasks = train_tasks(config, settings.tasks)
     policy = model_policy(config, teacher_dir(config, paths), settings.decoding, name="teacher")
+    # Streamed: a killed stage resumes from the episodes it had finished.
     episodes = run_rollouts(
         policy,
         lambda: make_env(config.env),
         tasks.tasks,
         RolloutConfig(batch_size=settings.batch_size, max_steps=settings.max_steps),
         seed=settings.decoding.seed,
+        out=paths.rollouts / "train_all.jsonl",
     )
     kept = [t for t in episodes if t.success] if settings.keep == "success" else episodes
     if not kept:
@@ -498,7 +502,6 @@ def run_teacher_rollouts(config: ExperimentConfig, paths: ExperimentPaths) -> Pa
             f"the teacher solved none of {len(episodes)} train episodes: nothing to distil "
             "(train a better teacher or set rollouts.keep=all)"
         )
-    write_jsonl(paths.rollouts / "train_all.jsonl", episodes)
     summary = {
         **summarize(episodes),
         "kept": len(kept),
@@ -667,14 +670,15 @@ def benchmark_model(
     out = Path(out_dir)
     began = time.perf_counter()
     episodes_file = out / f"{settings.split}.jsonl"
+    # Streamed: a killed benchmark resumes from the episodes it had finished.
     episodes = run_rollouts(
         policy,
         lambda: make_env(env),
         tasks.tasks,
         RolloutConfig(batch_size=settings.batch_size, max_steps=settings.max_steps),
         seed=settings.decoding.seed,
+        out=episodes_file,
     )
-    write_jsonl(episodes_file, episodes)
     metrics = benchmark_metrics(
         episodes,
         policy.tokenizer,

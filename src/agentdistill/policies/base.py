@@ -17,6 +17,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from pydantic import JsonValue
+
 from agentdistill.records import PolicyInfo, Step, Task
 
 
@@ -72,6 +74,15 @@ class Policy(ABC):
     @abstractmethod
     def info(self) -> PolicyInfo:
         """Identity recorded in every trajectory."""
+
+    @property
+    def settings(self) -> dict[str, JsonValue]:
+        """What else, beyond `info`, changes this policy's episodes (seed, sampling, noise).
+
+        A rollout resumed from an interrupted run must match it (`rollout.RunIdentity`);
+        engine choices that do not change episodes stay out. Default: nothing.
+        """
+        return {}
 
     @abstractmethod
     def session(self, batch_size: int) -> PolicySession:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from pydantic import JsonValue
+
 from agentdistill.environments.alfworld.expert import AlfworldExpert, ExpertError
 from agentdistill.policies.base import Policy, PolicySession, Turn
 from agentdistill.records import PolicyInfo, Step, Task
@@ -36,6 +38,10 @@ class ExpertPolicy(Policy):
     def info(self) -> PolicyInfo:
         name = "expert" if self.noise == 0 else f"expert-noise{self.noise:g}"
         return PolicyInfo(name=name, kind="expert", model=self.env_name)
+
+    @property
+    def settings(self) -> dict[str, JsonValue]:
+        return {"seed": self.seed, "noise": self.noise}
 
     def session(self, batch_size: int) -> PolicySession:
         return _ExpertSession(self)

@@ -18,6 +18,7 @@ benchmark compares against, and the reference the tests check greedy equivalence
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections import deque
 from collections.abc import Sequence
@@ -26,7 +27,7 @@ from typing import Any
 
 import rapidfuzz
 import torch
-from pydantic import Field
+from pydantic import Field, JsonValue
 from transformers import DynamicCache, StoppingCriteria, StoppingCriteriaList
 from transformers.cache_utils import DynamicLayer
 
@@ -102,6 +103,15 @@ class HFPolicy(Policy):
     @property
     def info(self) -> PolicyInfo:
         return PolicyInfo(name=self.name, kind="hf", model=self.model_id)
+
+    @property
+    def settings(self) -> dict[str, JsonValue]:
+        # The cached and naive engines decode the same turns: `cached` is not a setting.
+        return {
+            "decoding": self.decoding.model_dump(mode="json"),
+            "format": self.fmt.name,
+            "preamble_sha256": hashlib.sha256(self.preamble.encode()).hexdigest(),
+        }
 
     def session(self, batch_size: int) -> PolicySession:
         return CachedSession(self) if self.cached else NaiveSession(self)

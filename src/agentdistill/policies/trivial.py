@@ -14,6 +14,8 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+from pydantic import JsonValue
+
 from agentdistill.policies.base import Policy, PolicySession, Turn
 from agentdistill.policies.expert import hash_seed
 from agentdistill.records import PolicyInfo, Step, Task
@@ -33,6 +35,10 @@ class TrivialPolicy(Policy):
     @property
     def info(self) -> PolicyInfo:
         return PolicyInfo(name=self.kind, kind="other")
+
+    @property
+    def settings(self) -> dict[str, JsonValue]:
+        return {"seed": self.seed}
 
     def session(self, batch_size: int) -> PolicySession:
         return _TrivialSession(self)
