@@ -63,7 +63,7 @@ from agentdistill.models import count_parameters, load_model
 from agentdistill.policies.hf import DecodingConfig, HFPolicy
 from agentdistill.policies.trivial import TRIVIAL_POLICIES, TrivialPolicy
 from agentdistill.records import Task, Trajectory, read_jsonl, write_jsonl
-from agentdistill.rollout import RolloutConfig, run_rollouts, summarize
+from agentdistill.rollout import RolloutConfig, progress_path, run_rollouts, summarize
 from agentdistill.run_folder import claim_run_folder, conflicts
 from agentdistill.segmentation import Segmentation
 from agentdistill.task_data import DEFAULT_DATA_DIR, TaskFile, load_tasks
@@ -481,12 +481,25 @@ def run_teacher_benchmark(
 
 def run_teacher_rollouts(config: ExperimentConfig, paths: ExperimentPaths) -> Path:
     """The teacher plays the train split; the kept episodes are the distillation data."""
-    if paths.distill_data.exists():
-        return paths.distill_data
-    began = time.perf_counter()
     settings = config.rollouts
     tasks = train_tasks(config, settings.tasks)
-    policy = model_policy(config, teacher_dir(config, paths), settings.decoding, name="teacher")
+    teacher = teacher_dir(config, paths)
+    identity = {
+        "teacher_sha256": model_sha256(teacher),
+        "rollouts": settings.model_dump(mode="json"),
+        "format": _fmt_dump(config),
+        "env": config.env,
+        "tasks_sha256": tasks.sha256,
+    }
+    everything = paths.rollouts / "train_all.jsonl"
+    owned = (everything.name, progress_path(everything).name, "summary.json",
+             paths.distill_data.name)  # fmt: skip
+    restart = _changed(paths.rollouts, identity, owned, "teacher rollouts")
+    if not restart and paths.distill_data.exists():
+        return paths.distill_data
+    claim_run_folder(paths.rollouts, identity, owned, restart=restart)
+    began = time.perf_counter()
+    policy = model_policy(config, teacher, settings.decoding, name="teacher")
     # Streamed: a killed stage resumes from the episodes it had finished.
     episodes = run_rollouts(
         policy,
@@ -494,7 +507,7 @@ def run_teacher_rollouts(config: ExperimentConfig, paths: ExperimentPaths) -> Pa
         tasks.tasks,
         RolloutConfig(batch_size=settings.batch_size, max_steps=settings.max_steps),
         seed=settings.decoding.seed,
-        out=paths.rollouts / "train_all.jsonl",
+        out=everything,
     )
     kept = [t for t in episodes if t.success] if settings.keep == "success" else episodes
     if not kept:
@@ -530,7 +543,7 @@ def run_segments(config: ExperimentConfig, paths: ExperimentPaths) -> dict[str, 
     restart = _changed(paths.segments, identity, ("summary.json",), "segments")
     if not restart and summary_file.exists():
         return json.loads(summary_file.read_text())
-    claim_run_folder(paths.segments, identity, ("summary.json",), restart=True)
+    claim_run_folder(paths.segments, identity, ("summary.json",), restart=restart)
     began = time.perf_counter()
     tokenizer = load_tokenizer(teacher)
     trajectories = read_jsonl(paths.distill_data, Trajectory)
@@ -734,12 +747,13 @@ def run_benchmark(
         "tasks_sha256": tasks.sha256,
         "reference_sha256": file_sha256(reference_file) if use_reference else None,
     }
-    owned = ("metrics.json", f"{config.benchmark.split}.jsonl")
+    episodes_file = out / f"{config.benchmark.split}.jsonl"
+    owned = ("metrics.json", episodes_file.name, progress_path(episodes_file).name)
     restart = _changed(out, identity, owned, f"benchmark {name}")
     if not restart and metrics_file.exists():
         result = BenchmarkResult.model_validate_json(metrics_file.read_text())
     else:
-        claim_run_folder(out, identity, owned, restart=True)
+        claim_run_folder(out, identity, owned, restart=restart)
         began = time.perf_counter()
         policy = model_policy(config, model_dir, config.benchmark.decoding, name=name)
         reference = read_jsonl(reference_file, Trajectory) if use_reference else None

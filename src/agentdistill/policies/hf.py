@@ -18,11 +18,13 @@ benchmark compares against, and the reference the tests check greedy equivalence
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import rapidfuzz
@@ -32,6 +34,7 @@ from transformers import DynamicCache, StoppingCriteria, StoppingCriteriaList
 from transformers.cache_utils import DynamicLayer
 
 from agentdistill.config import Config
+from agentdistill.fingerprints import model_sha256
 from agentdistill.formats import FormatError, ReactFormat
 from agentdistill.policies.base import Policy, PolicySession, Turn
 from agentdistill.policies.expert import hash_seed
@@ -110,8 +113,21 @@ class HFPolicy(Policy):
         return {
             "decoding": self.decoding.model_dump(mode="json"),
             "format": self.fmt.name,
+            "numbered": getattr(self.fmt, "numbered", None),
             "preamble_sha256": hashlib.sha256(self.preamble.encode()).hexdigest(),
+            "weights_sha256": self.weights_sha256,
         }
+
+    @functools.cached_property
+    def weights_sha256(self) -> str | None:
+        """Hash of the model folder's weights (a model retrained in place is another policy);
+        None when the model does not come from a folder of safetensors weights."""
+        if not self.model_id or not Path(str(self.model_id)).is_dir():
+            return None
+        try:
+            return model_sha256(self.model_id)
+        except OSError:  # no safetensors there
+            return None
 
     def session(self, batch_size: int) -> PolicySession:
         return CachedSession(self) if self.cached else NaiveSession(self)
