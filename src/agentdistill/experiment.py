@@ -51,10 +51,11 @@ from agentdistill.evaluation import EnvMetrics, ReportEntry, benchmark_metrics, 
 from agentdistill.files import write_text_atomic
 from agentdistill.fingerprints import combined_hash, file_sha256, model_sha256, run_key
 from agentdistill.formats import SpanLabel
+from agentdistill.inputs import read_trajectories
 from agentdistill.models import count_parameters, load_model
 from agentdistill.policies.hf import DecodingConfig, HFPolicy
 from agentdistill.policies.trivial import TRIVIAL_POLICIES, TrivialPolicy
-from agentdistill.records import Task, Trajectory, read_jsonl, write_jsonl
+from agentdistill.records import Task, Trajectory, write_jsonl
 from agentdistill.rollout import RolloutConfig, run_rollouts, summarize
 from agentdistill.segmentation import Segmentation
 from agentdistill.task_data import DEFAULT_DATA_DIR, TaskFile, load_tasks
@@ -490,7 +491,7 @@ def run_segments(config: ExperimentConfig, paths: ExperimentPaths) -> dict[str, 
     began = time.perf_counter()
     teacher = teacher_dir(config, paths)
     tokenizer = load_tokenizer(teacher)
-    trajectories = read_jsonl(paths.distill_data, Trajectory)
+    trajectories = read_trajectories(paths.distill_data)
     segs, cut = segment_all(trajectories, tokenizer, config.format, config.distill.train.max_length)
     counts = {label.name: sum(s.counts()[label.name] for s in segs) for label in SpanLabel}
     total = sum(counts.values())
@@ -567,7 +568,7 @@ def run_student(
         summary = DistillSummary.model_validate_json((out / "distill_summary.json").read_text())
     else:
         began = time.perf_counter()
-        trajectories = read_jsonl(paths.distill_data, Trajectory)
+        trajectories = read_trajectories(paths.distill_data)
         summary = distill(
             settings,
             teacher_dir(config, paths),
@@ -689,7 +690,7 @@ def run_benchmark(
         if name != "teacher":
             reference_file = paths.benchmark("teacher") / f"{config.benchmark.split}.jsonl"
             if reference_file.exists():
-                reference = read_jsonl(reference_file, Trajectory)
+                reference = read_trajectories(reference_file)
         result = benchmark_model(policy, tasks, out, config.benchmark, env=config.env,
                                  reference=reference)  # fmt: skip
         _timed(paths, f"benchmark:{name}", began)
