@@ -19,24 +19,29 @@ Usage:
                  benchmarks|report ...] [--no-track]
     agentdistill promote [--floor 0.2] [--profile default]   # MLflow: the `champion` alias
 
-Every command that takes `--config` also takes `--set key.sub=value` overrides.
+Every command that takes `--config` also takes `--set key.sub=value` overrides. Every command
+that reads trajectory files (validate, segment show/report, tokenizer train, distill) takes
+`--skip-invalid` and the input limits `--max-line-bytes`, `--max-steps`, `--allow-unknown-env`,
+and, where it knows a tokenizer, `--max-tokens` (`agentdistill.inputs.InputLimits`).
 """
 
 from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import track
 from rich.table import Table
 
 from agentdistill.config import ConfigError, FormatConfig, load_config
-from agentdistill.formats import FORMAT_NAMES, FormatError
-from agentdistill.records import ReadReport, RecordFileError, Task, Trajectory, read_jsonl
+from agentdistill.formats import FORMAT_NAMES, FormatError, ReactFormat
+from agentdistill.inputs import InputLimits, read_trajectories
+from agentdistill.records import ReadReport, RecordFileError, Task, Trajectory
 from agentdistill.segment_view import (
     SegmentReportConfig,
     html_page,
@@ -110,6 +115,27 @@ DataOpt = Annotated[
     Path, typer.Option("--data", help="Folder of the task files (<env>/<split>.jsonl).")
 ]
 
+# Reading trajectory files: the same options, with the same help, on every command that reads.
+SKIP_HINT = "(use --skip-invalid to skip bad lines and count them)"
+SkipInvalidOpt = Annotated[
+    bool, typer.Option(help="Skip bad lines (each is printed) and count them.")
+]
+_LIMITS = InputLimits()
+
+
+def _limit_help(name: str) -> str:
+    return InputLimits.model_fields[name].description or ""
+
+
+MaxLineBytesOpt = Annotated[
+    int, typer.Option("--max-line-bytes", help=_limit_help("max_line_bytes"))
+]
+MaxStepsOpt = Annotated[int, typer.Option("--max-steps", help=_limit_help("max_steps"))]
+MaxTokensOpt = Annotated[int, typer.Option("--max-tokens", help=_limit_help("max_tokens"))]
+AllowUnknownEnvOpt = Annotated[
+    bool, typer.Option("--allow-unknown-env", help=_limit_help("allow_unknown_env"))
+]
+
 
 def _format(name: str | None, preamble: Path | None) -> FormatConfig | None:
     """A format from --format/--preamble (None when neither is given)."""
@@ -145,23 +171,65 @@ def _summary_table(title: str, rows: dict[str, str]) -> Table:
     return table
 
 
-def _read(file: Path, skip_invalid: bool) -> tuple[list[Trajectory], ReadReport]:
+def _limits(
+    max_line_bytes: int,
+    max_steps: int,
+    allow_unknown_env: bool,
+    max_tokens: int = _LIMITS.max_tokens,
+) -> InputLimits:
+    """The input limits from the command line options (out-of-range values are errors)."""
+    try:
+        return InputLimits(
+            max_line_bytes=max_line_bytes,
+            max_steps=max_steps,
+            max_tokens=max_tokens,
+            allow_unknown_env=allow_unknown_env,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{str(err['loc'][0]).replace('_', '-')}: {err['msg']}"
+            for err in exc.errors(include_url=False)
+        )
+        raise _fail(problems) from exc
+
+
+def _read(
+    file: Path,
+    skip_invalid: bool,
+    limits: InputLimits,
+    *,
+    tokenizer: Any = None,
+    fmt: ReactFormat | None = None,
+) -> tuple[list[Trajectory], ReadReport]:
+    """A trajectory file under `limits`; skipped lines are printed, a bad one is an error.
+
+    Only commands that take `--skip-invalid` read through here (the error suggests it).
+    """
     report = ReadReport()
     try:
-        return read_jsonl(file, Trajectory, skip_invalid=skip_invalid, report=report), report
+        trajectories = read_trajectories(
+            file, limits, skip_invalid=skip_invalid, report=report, tokenizer=tokenizer, fmt=fmt
+        )
     except RecordFileError as exc:
-        raise _fail(f"{exc}\n(use --skip-invalid to skip bad lines and count them)") from exc
+        raise _fail(f"{exc}\n{SKIP_HINT}") from exc
+    except OSError as exc:  # a folder, an unreadable file: still no traceback
+        raise _fail(f"{file}: {exc.strerror or exc}") from exc
+    for error in report.errors:
+        err_console.print(f"[yellow]skipped[/] {error}")
+    return trajectories, report
 
 
 @app.command()
 def validate(
     file: FileArg,
-    skip_invalid: Annotated[bool, typer.Option(help="Skip and count bad lines.")] = False,
+    skip_invalid: SkipInvalidOpt = False,
+    max_line_bytes: MaxLineBytesOpt = _LIMITS.max_line_bytes,
+    max_steps: MaxStepsOpt = _LIMITS.max_steps,
+    allow_unknown_env: AllowUnknownEnvOpt = _LIMITS.allow_unknown_env,
 ) -> None:
-    """Check that every line of a trajectory file is a valid Trajectory record."""
-    trajectories, report = _read(file, skip_invalid)
-    for error in report.errors:
-        err_console.print(f"[yellow]skipped[/] {error}")
+    """Check that every line of a trajectory file is a valid Trajectory record within limits."""
+    limits = _limits(max_line_bytes, max_steps, allow_unknown_env)
+    trajectories, report = _read(file, skip_invalid, limits)
     table = Table(title=str(file))
     for column in ("env", "trajectories", "success rate", "mean steps"):
         table.add_column(column, justify="right")
@@ -212,23 +280,36 @@ def segment_show(
     html: Annotated[
         Path | None, typer.Option(help="Also write a self-contained HTML page.")
     ] = None,
+    skip_invalid: SkipInvalidOpt = False,
+    max_line_bytes: MaxLineBytesOpt = _LIMITS.max_line_bytes,
+    max_steps: MaxStepsOpt = _LIMITS.max_steps,
+    max_tokens: MaxTokensOpt = _LIMITS.max_tokens,
+    allow_unknown_env: AllowUnknownEnvOpt = _LIMITS.allow_unknown_env,
 ) -> None:
-    """Print one trajectory with its spans coloured; optionally write it as an HTML page."""
-    trajectories, _ = _read(file, skip_invalid=False)
-    if not 0 <= index < len(trajectories):
-        raise _fail(f"--index {index}: {file} holds {len(trajectories)} trajectories")
-    trajectory = trajectories[index]
+    """Print one trajectory with its spans coloured; optionally write it as an HTML page.
+
+    With --skip-invalid, --index counts the valid trajectories only.
+    """
+    limits = _limits(max_line_bytes, max_steps, allow_unknown_env, max_tokens)
+    if html is not None and tokenizer is None:
+        raise _fail("--html needs --tokenizer (the page shows tokens)")
     try:
         fmt = FormatConfig(name=format, numbered=numbered).build()  # type: ignore[arg-type]
-        rendered = fmt.render_trajectory(trajectory)
-    except (ValueError, FormatError) as exc:
+        tok = load_tokenizer(tokenizer) if tokenizer is not None else None
+    except (ValueError, TypeError, OSError) as exc:
         raise _fail(str(exc)) from exc
-    seg = None
-    if tokenizer is not None:
-        tok = load_tokenizer(tokenizer)
-        seg = segment_rendered(rendered, tok)
-    elif html is not None:
-        raise _fail("--html needs --tokenizer (the page shows tokens)")
+    trajectories, _ = _read(
+        file, skip_invalid, limits, tokenizer=tok, fmt=fmt if tok is not None else None
+    )
+    if not 0 <= index < len(trajectories):
+        valid = " valid" if skip_invalid else ""
+        raise _fail(f"--index {index}: {file} holds {len(trajectories)}{valid} trajectories")
+    trajectory = trajectories[index]
+    try:
+        rendered = fmt.render_trajectory(trajectory)
+    except FormatError as exc:
+        raise _fail(str(exc)) from exc
+    seg = segment_rendered(rendered, tok) if tok is not None else None
     console.print(
         f"[bold]{trajectory.task.env}/{trajectory.task.task_id}[/] ({trajectory.task.split}) "
         f"success={trajectory.success} reward={trajectory.reward:g} steps={len(trajectory.steps)}"
@@ -252,14 +333,29 @@ def segment_report(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder.")],
     config: ConfigOpt = None,
     set_: SetOpt = None,
-    skip_invalid: Annotated[bool, typer.Option(help="Skip and count bad lines.")] = False,
+    skip_invalid: SkipInvalidOpt = False,
+    max_line_bytes: MaxLineBytesOpt = _LIMITS.max_line_bytes,
+    max_steps: MaxStepsOpt = _LIMITS.max_steps,
+    max_tokens: MaxTokensOpt = _LIMITS.max_tokens,
+    allow_unknown_env: AllowUnknownEnvOpt = _LIMITS.allow_unknown_env,
 ) -> None:
-    """Segment a whole file: token statistics, an HTML page and (if needed) a tokenizer."""
+    """Segment a whole file: token statistics, an HTML page and (if needed) a tokenizer.
+
+    --max-tokens applies when the config names a tokenizer (a trained one is not known yet).
+    """
+    limits = _limits(max_line_bytes, max_steps, allow_unknown_env, max_tokens)
+    report = ReadReport()
     try:
         cfg = load_config(SegmentReportConfig, config, set_)
-        result = write_segment_report(file, out, cfg, skip_invalid=skip_invalid)
-    except (ConfigError, RecordFileError, FormatError, ValueError) as exc:
+        result = write_segment_report(
+            file, out, cfg, skip_invalid=skip_invalid, limits=limits, report=report
+        )
+    except RecordFileError as exc:
+        raise _fail(f"{exc}\n{SKIP_HINT}") from exc
+    except (ConfigError, FormatError, ValueError, TypeError, OSError) as exc:
         raise _fail(str(exc)) from exc
+    for error in report.errors:
+        err_console.print(f"[yellow]skipped[/] {error}")
     table = Table(title=f"segmentation of {file} ({result.format} format)")
     table.add_column("span")
     table.add_column("tokens", justify="right")
@@ -280,13 +376,24 @@ def tokenizer_train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output tokenizer folder.")],
     vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 2048,
     format: FormatOpt = "react",
+    skip_invalid: SkipInvalidOpt = False,
+    max_line_bytes: MaxLineBytesOpt = _LIMITS.max_line_bytes,
+    max_steps: MaxStepsOpt = _LIMITS.max_steps,
+    allow_unknown_env: AllowUnknownEnvOpt = _LIMITS.allow_unknown_env,
 ) -> None:
     """Train a byte-level BPE tokenizer on rendered trajectories (offline)."""
-    fmt = FormatConfig(name=format).build()  # type: ignore[arg-type]
+    limits = _limits(max_line_bytes, max_steps, allow_unknown_env)
+    try:
+        fmt = FormatConfig(name=format).build()  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
     texts = []
     for file in files:
-        trajectories, _ = _read(file, skip_invalid=False)
-        texts.extend(fmt.render_trajectory(t).text for t in trajectories)
+        trajectories, _ = _read(file, skip_invalid, limits)
+        try:
+            texts.extend(fmt.render_trajectory(t).text for t in trajectories)
+        except FormatError as exc:
+            raise _fail(f"{file}: {exc}") from exc
     tokenizer = train_byte_level_bpe(texts, vocab_size=vocab_size)
     save_tokenizer(tokenizer, out)
     console.print(f"trained on {len(texts)} trajectories: vocab {len(tokenizer)} -> {out}")
@@ -534,27 +641,41 @@ def rollout(
 @app.command("distill")
 def distill_cmd(
     teacher: Annotated[Path, typer.Option(help="Teacher model folder (with its tokenizer).")],
-    trajectories: Annotated[Path, typer.Option(help="Teacher trajectory JSONL.")],
+    trajectories: Annotated[
+        Path, typer.Option(help="Teacher trajectory JSONL.", exists=True, dir_okay=False)
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (resumes if present).")],
     config: ConfigOpt = None,
     set_: SetOpt = None,
     format: ModelFormatOpt = None,
     preamble: PreambleOpt = None,
     restart: RestartOpt = False,
+    skip_invalid: SkipInvalidOpt = False,
+    max_line_bytes: MaxLineBytesOpt = _LIMITS.max_line_bytes,
+    max_steps: MaxStepsOpt = _LIMITS.max_steps,
+    max_tokens: MaxTokensOpt = _LIMITS.max_tokens,
+    allow_unknown_env: AllowUnknownEnvOpt = _LIMITS.allow_unknown_env,
 ) -> None:
     """Distil a student from teacher trajectories (method and losses from the config).
 
     The trajectories are rendered in the format the teacher was trained with (recorded in
-    its folder; --format/--preamble for a teacher that records none). Running it again on
-    the same --out resumes the run if method, settings, teacher and data are the same, and
-    refuses otherwise.
+    its folder; --format/--preamble for a teacher that records none); --max-tokens counts
+    them with the teacher's tokenizer in that format. Running it again on the same --out
+    resumes the run if method, settings, teacher and data are the same, and refuses otherwise.
     """
+    from agentdistill.config import resolve_format
     from agentdistill.distillation.trainer import DistillConfig, distill
 
+    limits = _limits(max_line_bytes, max_steps, allow_unknown_env, max_tokens)
     try:
         cfg = load_config(DistillConfig, config, set_)
-        data = read_jsonl(trajectories, Trajectory)
-        result = distill(cfg, teacher, data, out, fmt=_format(format, preamble), restart=restart)
+        fmt = resolve_format(teacher, _format(format, preamble))
+        tokenizer = load_tokenizer(teacher)
+    except (ConfigError, ValueError, TypeError, OSError) as exc:
+        raise _fail(str(exc)) from exc
+    data, _ = _read(trajectories, skip_invalid, limits, tokenizer=tokenizer, fmt=fmt.build())
+    try:
+        result = distill(cfg, teacher, data, out, fmt=fmt, restart=restart)
     except (ConfigError, RecordFileError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
     rows = {
@@ -609,7 +730,7 @@ def benchmark_cmd(
         fmt = resolve_format(model, _format(format, preamble))
         policy = load_policy(model, fmt.build(), cfg.decoding, preamble=fmt.preamble, name=name)
         tasks = load_tasks(env_name, cfg.split, data, limit=cfg.limit)
-        ref = read_jsonl(reference, Trajectory) if reference is not None else None
+        ref = read_trajectories(reference) if reference is not None else None
         result = benchmark_model(policy, tasks, out, cfg, env=env_name, reference=ref)
     except (ConfigError, ValueError, FileNotFoundError, RecordFileError, RolloutOutputError) as exc:
         raise _fail(str(exc)) from exc

@@ -59,10 +59,11 @@ from agentdistill.evaluation import EnvMetrics, ReportEntry, benchmark_metrics, 
 from agentdistill.files import write_text_atomic
 from agentdistill.fingerprints import combined_hash, file_sha256, model_sha256, run_key
 from agentdistill.formats import SpanLabel
+from agentdistill.inputs import read_trajectories
 from agentdistill.models import count_parameters, load_model
 from agentdistill.policies.hf import DecodingConfig, HFPolicy
 from agentdistill.policies.trivial import TRIVIAL_POLICIES, TrivialPolicy
-from agentdistill.records import Task, Trajectory, read_jsonl, write_jsonl
+from agentdistill.records import Task, Trajectory, write_jsonl
 from agentdistill.rollout import RolloutConfig, progress_path, run_rollouts, summarize
 from agentdistill.run_folder import claim_run_folder, conflicts
 from agentdistill.segmentation import Segmentation
@@ -546,7 +547,7 @@ def run_segments(config: ExperimentConfig, paths: ExperimentPaths) -> dict[str, 
     claim_run_folder(paths.segments, identity, ("summary.json",), restart=restart)
     began = time.perf_counter()
     tokenizer = load_tokenizer(teacher)
-    trajectories = read_jsonl(paths.distill_data, Trajectory)
+    trajectories = read_trajectories(paths.distill_data)
     segs, cut = segment_all(trajectories, tokenizer, config.format, config.distill.train.max_length)
     counts = {label.name: sum(s.counts()[label.name] for s in segs) for label in SpanLabel}
     total = sum(counts.values())
@@ -619,7 +620,7 @@ def run_student(
     out = paths.student(name)
     settings = config.student_config(method, seed)
     teacher = teacher_dir(config, paths)
-    trajectories = read_jsonl(paths.distill_data, Trajectory)
+    trajectories = read_trajectories(paths.distill_data)
     fmt = resolve_format(teacher, config.format)
     identity = distill_identity(settings, teacher, trajectories, fmt)
     restart = _changed(out, identity, DISTILL_OWNED, f"student {name}")
@@ -756,7 +757,7 @@ def run_benchmark(
         claim_run_folder(out, identity, owned, restart=restart)
         began = time.perf_counter()
         policy = model_policy(config, model_dir, config.benchmark.decoding, name=name)
-        reference = read_jsonl(reference_file, Trajectory) if use_reference else None
+        reference = read_trajectories(reference_file) if use_reference else None
         result = benchmark_model(policy, tasks, out, config.benchmark, env=config.env,
                                  reference=reference)  # fmt: skip
         _timed(paths, f"benchmark:{name}", began)

@@ -359,7 +359,7 @@ class ReactFormat(ABC):
         """
         parsed = self.parse(text)
         if parsed.action is None:
-            raise FormatError(f"step {index}: no action in {text!r}")
+            raise FormatError(f"step {index}: format '{self.name}' finds no action in {text!r}")
         try:
             step = Step(reasoning=parsed.reasoning, action=parsed.action, observation=observation)
             if self.turn_text(step, index) == text:

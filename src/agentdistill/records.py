@@ -4,15 +4,25 @@ A `Trajectory` is what a policy produced on one `Task`: the environment's first 
 then (reasoning, action, observation) steps, and the outcome. Files hold one JSON record a
 line; reading validates every line and names file and line number of a bad one; writing goes
 to a temporary file that is renamed over the target, so a crash never leaves a half file.
+
+    trajectories = read_jsonl("rollouts.jsonl", Trajectory)            # a bad line raises
+    report = ReadReport()
+    kept = read_jsonl(path, Trajectory, skip_invalid=True, report=report)  # or is counted
+
+Reading takes bytes, one bounded line at a time: a line over `max_line_bytes` is skipped to
+its end in chunks (never held whole), and bytes that are not UTF-8 are a bad line like bad
+JSON, so no input file can exhaust memory or end a command with a traceback.
+(`agentdistill.inputs` adds the trajectory limits: steps, tokens, known environments.)
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, BinaryIO, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
 
@@ -203,34 +213,118 @@ class ReadReport:
     errors: list[str] = field(default_factory=list)
 
 
+#: Default bound on one line of a JSONL file, in bytes (its newline not counted). Records here
+#: are a few KB (ALFWorld trajectories up to ~13 KB, tasks ~300 B); WebShop pages and HotPotQA
+#: paragraphs make longer observations, still far below 1 MiB. The bound is what reading one
+#: line may cost: Python holds a line several times over (bytes, text, parsed JSON, records).
+DEFAULT_MAX_LINE_BYTES = 1 << 20
+
+# An over-long line is skipped in pieces of this size, so skipping it costs no more memory.
+_SKIP_CHUNK = 1 << 20
+# JSON's `\u` escape of a surrogate: only then can a parsed string hold a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _bounded_lines(handle: BinaryIO, limit: int) -> Iterator[tuple[bytes | None, int]]:
+    """Each line's bytes and its length; (None, length) for a line over `limit` bytes.
+
+    The length leaves out the newline. An over-long line is read on to its end in chunks and
+    dropped, so memory stays bounded by `limit` whatever the file holds.
+    """
+    while True:
+        line = handle.readline(limit + 1)
+        if not line:
+            return
+        if line.endswith(b"\n") or len(line) <= limit:  # whole (the last may lack its newline)
+            yield line, len(line.removesuffix(b"\n"))
+            continue
+        size = len(line)
+        while not line.endswith(b"\n"):
+            line = handle.readline(_SKIP_CHUNK)
+            if not line:
+                break
+            size += len(line)
+        yield None, size - int(line.endswith(b"\n"))
+
+
+def _lone_surrogate(data: Any) -> str | None:
+    """The first lone surrogate in a parsed JSON value (from a `\\ud800`-style escape)."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.object[exc.start : exc.end]
+    return None
+
+
+def _parse_line(raw: bytes, model: type[R]) -> R | str | None:
+    """The record on one line, why the line holds none, or None for a blank line.
+
+    Every problem comes back as a message; no exception escapes, whatever the bytes.
+    """
+    try:
+        # Without its line ending, so that an error at the end of a line has a column on it.
+        text = raw.removesuffix(b"\n").removesuffix(b"\r").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return f"not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})"
+    if not text.strip():
+        return None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"not valid JSON ({exc.msg} at column {exc.colno})"
+    except RecursionError:
+        return "not readable JSON (nested too deeply)"
+    except ValueError as exc:  # e.g. an integer over Python's 4300-digit conversion limit
+        return f"not readable JSON ({str(exc).split(':')[0]})"
+    if _SURROGATE_ESCAPE.search(text) and (lone := _lone_surrogate(data)) is not None:
+        # Python reads `"\\ud800"` into a string no UTF-8 writer accepts: writing the record
+        # back (or tokenizing it) would fail far from here.
+        return f"not valid Unicode (a lone surrogate {lone!a} in a string)"
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        return _describe(exc, model)
+    except RecursionError:
+        return f"invalid {model.__name__}: nested too deeply"
+
+
 def iter_jsonl(
     path: str | Path,
     model: type[R],
     *,
     skip_invalid: bool = False,
     report: ReadReport | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    check: Callable[[R], str | None] | None = None,
 ) -> Iterator[R]:
     """Yield validated records from a JSONL file.
 
     Blank lines are ignored. A bad line raises `RecordFileError` naming file and line, unless
-    `skip_invalid`, in which case it is counted (and described) in `report`.
+    `skip_invalid`, in which case it is counted (and described) in `report`. A line is bad
+    when it is over `max_line_bytes`, not UTF-8, not JSON, not a valid `model`, or when
+    `check` (given the record) returns a problem.
     """
+    if max_line_bytes < 1:
+        raise ValueError(f"max_line_bytes must be at least 1, not {max_line_bytes}")
     path = Path(path)
     report = report if report is not None else ReadReport()
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    with path.open("rb") as handle:
+        for number, (raw, size) in enumerate(_bounded_lines(handle, max_line_bytes), start=1):
+            parsed = (
+                f"line is {size} bytes, over the limit of {max_line_bytes} (max_line_bytes)"
+                if raw is None
+                else _parse_line(raw, model)
+            )
+            if parsed is None:
                 continue
-            try:
-                record = model.model_validate(json.loads(line))
-            except json.JSONDecodeError as exc:
-                problem = f"not valid JSON ({exc.msg} at column {exc.colno})"
-            except ValidationError as exc:
-                problem = _describe(exc, model)
+            if isinstance(parsed, str):
+                problem = parsed
             else:
-                report.read += 1
-                yield record
-                continue
+                problem = check(parsed) if check is not None else None
+                if problem is None:
+                    report.read += 1
+                    yield parsed
+                    continue
             if not skip_invalid:
                 raise RecordFileError(path, number, problem)
             report.skipped += 1
@@ -243,9 +337,20 @@ def read_jsonl(
     *,
     skip_invalid: bool = False,
     report: ReadReport | None = None,
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES,
+    check: Callable[[R], str | None] | None = None,
 ) -> list[R]:
     """Read a whole JSONL file into validated records (see `iter_jsonl`)."""
-    return list(iter_jsonl(path, model, skip_invalid=skip_invalid, report=report))
+    return list(
+        iter_jsonl(
+            path,
+            model,
+            skip_invalid=skip_invalid,
+            report=report,
+            max_line_bytes=max_line_bytes,
+            check=check,
+        )
+    )
 
 
 def write_jsonl(path: str | Path, records: Iterable[BaseModel]) -> int:

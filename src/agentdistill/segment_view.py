@@ -14,7 +14,8 @@ from rich.text import Text
 from agentdistill.config import Config, FormatConfig
 from agentdistill.files import write_text_atomic
 from agentdistill.formats import RenderedTrajectory, SpanLabel
-from agentdistill.records import ReadReport, Trajectory, read_jsonl
+from agentdistill.inputs import InputLimits, read_trajectories
+from agentdistill.records import ReadReport, Trajectory
 from agentdistill.segmentation import Segmentation, segment_rendered
 from agentdistill.tokenizer import load_tokenizer, save_tokenizer, train_byte_level_bpe
 
@@ -162,24 +163,41 @@ class SegmentReport(BaseModel):
 
 
 def write_segment_report(
-    source: Path, out_dir: Path, config: SegmentReportConfig, skip_invalid: bool = False
+    source: Path,
+    out_dir: Path,
+    config: SegmentReportConfig,
+    skip_invalid: bool = False,
+    limits: InputLimits | None = None,
+    report: ReadReport | None = None,
 ) -> SegmentReport:
-    """Segment every trajectory of `source`; write tokenizer, stats.json and index.html."""
-    report = ReadReport()
-    trajectories = read_jsonl(source, Trajectory, skip_invalid=skip_invalid, report=report)
+    """Segment every trajectory of `source`; write tokenizer, stats.json and index.html.
+
+    `source` is read under `limits` (tokens counted when `config.tokenizer` names one);
+    `report` receives the lines skipped with `skip_invalid`.
+    """
+    report = report if report is not None else ReadReport()
+    fmt = config.format.build()
+    # A given tokenizer is loaded first, so the token limit applies while reading.
+    tokenizer = load_tokenizer(config.tokenizer) if config.tokenizer is not None else None
+    trajectories = read_trajectories(
+        source,
+        limits,
+        skip_invalid=skip_invalid,
+        report=report,
+        tokenizer=tokenizer,
+        fmt=fmt if tokenizer is not None else None,
+    )
     if not trajectories:
         raise ValueError(f"{source}: no trajectories to segment")
-    fmt = config.format.build()
     rendered = [fmt.render_trajectory(t, config.format.preamble) for t in trajectories]
-    if config.tokenizer is None:
+    if tokenizer is None:
         log.info(
             "training a byte-level BPE (vocab %d) on %d texts", config.vocab_size, len(rendered)
         )
         tokenizer = train_byte_level_bpe((r.text for r in rendered), vocab_size=config.vocab_size)
         tokenizer_path = save_tokenizer(tokenizer, out_dir / "tokenizer")
     else:
-        tokenizer = load_tokenizer(config.tokenizer)
-        tokenizer_path = Path(config.tokenizer)
+        tokenizer_path = Path(str(config.tokenizer))
     totals = dict.fromkeys((label.name for label in SpanLabel), 0)
     items = []
     n_steps = 0

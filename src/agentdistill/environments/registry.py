@@ -6,6 +6,15 @@ from agentdistill.environments.base import Environment, TaskSuite
 
 ENGINES: dict[str, tuple[str, ...]] = {"alfworld": ("native", "textworld")}
 
+#: Benchmarks whose trajectories are read, rendered and distilled like any other, though no
+#: engine plays them here yet (ReAct's HotPotQA, FEVER and WebShop; `examples/` holds some).
+RECORDED_ENVS: tuple[str, ...] = ("hotpotqa", "fever", "webshop")
+
+
+def known_env_names() -> tuple[str, ...]:
+    """Every environment name a trajectory file may carry: the playable ones, then the rest."""
+    return (*ENGINES, *RECORDED_ENVS)
+
 
 def check_env_name(name: str) -> None:
     if name not in ENGINES:
