@@ -90,9 +90,18 @@ STAGE_MODULES = {
         "agentdistill.tracking",
     ],
     "teacher_rollouts": ["agentdistill.teacher", "agentdistill.task_data"],
-    "segments": ["agentdistill.training", "agentdistill.distillation.teacher_cache"],
-    "students": ["agentdistill.distillation.trainer", "agentdistill.tracking"],
+    "segments": [
+        "agentdistill.training",
+        "agentdistill.distillation.teacher_cache",
+        "agentdistill.inputs",
+    ],
+    "students": [
+        "agentdistill.distillation.trainer",
+        "agentdistill.tracking",
+        "agentdistill.inputs",
+    ],
     "benchmarks": [
+        "agentdistill.inputs",
         "agentdistill.teacher",
         "agentdistill.task_data",
         "agentdistill.evaluation",
