@@ -41,7 +41,7 @@ def model_sha256(model_dir: str | Path) -> str:
     folder = Path(model_dir)
     weights = sorted(folder.glob("*.safetensors"))
     if not weights:
-        raise FileNotFoundError(f"{folder}: no *.safetensors weights to fingerprint")
+        raise FileNotFoundError(f"{folder}: no model weights (*.safetensors) to fingerprint")
     parts = [f"{p.name}:{file_sha256(p)}" for p in weights]
     if (folder / "config.json").exists():
         parts.append(f"config.json:{file_sha256(folder / 'config.json')}")

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import Field
 
 from agentdistill.config import Config
-from agentdistill.environments.registry import known_env_names
+from agentdistill.environments.names import known_env_names
 from agentdistill.formats import FormatError, ReactFormat
 from agentdistill.records import (
     DEFAULT_MAX_LINE_BYTES,

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 from agentdistill.environments.base import Environment, TaskSuite
+from agentdistill.environments.names import (
+    ENGINES,
+    RECORDED_ENVS,
+    check_env_name,
+    known_env_names,
+)
 
-ENGINES: dict[str, tuple[str, ...]] = {"alfworld": ("native", "textworld")}
-
-#: Benchmarks whose trajectories are read, rendered and distilled like any other, though no
-#: engine plays them here yet (ReAct's HotPotQA, FEVER and WebShop; `examples/` holds some).
-RECORDED_ENVS: tuple[str, ...] = ("hotpotqa", "fever", "webshop")
-
-
-def known_env_names() -> tuple[str, ...]:
-    """Every environment name a trajectory file may carry: the playable ones, then the rest."""
-    return (*ENGINES, *RECORDED_ENVS)
-
-
-def check_env_name(name: str) -> None:
-    if name not in ENGINES:
-        raise ValueError(f"unknown environment {name!r}; expected one of {', '.join(ENGINES)}")
+__all__ = [
+    "ENGINES",
+    "RECORDED_ENVS",
+    "check_env_name",
+    "known_env_names",
+    "make_env",
+    "make_suite",
+]
 
 
 def make_env(name: str, engine: str | None = None) -> Environment:

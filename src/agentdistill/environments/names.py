@@ -1,0 +1,23 @@
+"""Environment names: the playable ones (with their engines) and the ones only recorded.
+
+Kept apart from `registry` (which imports every engine) so that reading a trajectory file
+checks its environment names without depending on any environment's code.
+"""
+
+from __future__ import annotations
+
+ENGINES: dict[str, tuple[str, ...]] = {"alfworld": ("native", "textworld")}
+
+#: Benchmarks whose trajectories are read, rendered and distilled like any other, though no
+#: engine plays them here yet (ReAct's HotPotQA, FEVER and WebShop; `examples/` holds some).
+RECORDED_ENVS: tuple[str, ...] = ("hotpotqa", "fever", "webshop")
+
+
+def known_env_names() -> tuple[str, ...]:
+    """Every environment name a trajectory file may carry: the playable ones, then the rest."""
+    return (*ENGINES, *RECORDED_ENVS)
+
+
+def check_env_name(name: str) -> None:
+    if name not in ENGINES:
+        raise ValueError(f"unknown environment {name!r}; expected one of {', '.join(ENGINES)}")
