@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -56,3 +58,12 @@ def load_tokenizer(name_or_path: str | Path) -> PreTrainedTokenizerFast:
     if not tokenizer.is_fast:
         raise TypeError(f"{path}: segmentation needs a fast tokenizer (tokenizer.json)")
     return tokenizer
+
+
+def tokenizer_sha256(tokenizer: PreTrainedTokenizerFast) -> str:
+    """Fingerprint of a fast tokenizer's content: its model, pre-tokenizer, added tokens, and
+    which of them are pad/bos/eos (two tokenizers that encode alike share it)."""
+    digest = hashlib.sha256(tokenizer.backend_tokenizer.to_str().encode("utf-8"))
+    special = {name: getattr(tokenizer, name, None) for name in SPECIAL_TOKENS}
+    digest.update(json.dumps(special, sort_keys=True).encode("utf-8"))
+    return digest.hexdigest()

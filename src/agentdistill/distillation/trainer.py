@@ -16,6 +16,15 @@ the teacher's vocabulary (checked: a clear error otherwise). The teacher's distr
 from the on-disk top-k cache (`teacher_cache.py`, default) or is computed exactly over the
 full vocabulary at every step (`teacher_source="online"`). Training, checkpoints, resume and
 per-span logging are the shared `training.train_lm`.
+
+Without a teacher (`teacher_dir=None`), `seqkd` and `seqkd_span` learn from the trajectories
+alone (e.g. imported from a black-box API's outputs, `agentdistill.importers`): the student's
+tokenizer is the one given, the student folder's own, or a byte-level BPE trained on the
+trajectories; the run identity records that tokenizer's fingerprint instead of the teacher's.
+The other methods need the teacher's log-probabilities and are refused
+(`TeacherRequiredError`).
+
+    summary = distill(DistillConfig(method="seqkd"), None, trajectories, out_dir)
 """
 
 from __future__ import annotations
@@ -32,6 +41,7 @@ from pydantic import BaseModel, Field
 
 from agentdistill.config import Config, FormatConfig, resolve_format
 from agentdistill.distillation.losses import (
+    CE_METHODS,
     KL_METHODS,
     Method,
     TeacherTargets,
@@ -51,7 +61,7 @@ from agentdistill.models import (
 from agentdistill.records import Trajectory
 from agentdistill.run_folder import claim_run_folder
 from agentdistill.segmentation import Batch, Segmentation
-from agentdistill.tokenizer import load_tokenizer
+from agentdistill.tokenizer import load_tokenizer, tokenizer_sha256, train_byte_level_bpe
 from agentdistill.training import (
     TRAIN_OWNED,
     LossFn,
@@ -112,12 +122,63 @@ class DistillSummary(BaseModel):
     method: str
     seed: int
     student_parameters: int
-    teacher_parameters: int
-    compression: float
+    teacher_parameters: int | None = Field(
+        description="Parameters of the teacher; None: distilled from trajectories alone."
+    )
+    compression: float | None = Field(
+        description="Teacher parameters / student parameters; None without a teacher."
+    )
     trajectories: int
     cache_s: float
     train: TrainSummary
     model_dir: str
+
+
+class TeacherRequiredError(ValueError):
+    """A method needs the teacher's log-probabilities, and no teacher was given."""
+
+
+def check_teacher_free(config: DistillConfig) -> None:
+    """Raise `TeacherRequiredError` unless `config` can run from trajectories alone."""
+    if config.method in KL_METHODS:
+        need = f"method {config.method!r} needs"
+        why = (
+            f"the KL methods ({', '.join(KL_METHODS)}) match the teacher's distribution over "
+            "the vocabulary at every trained token"
+        )
+    elif config.curriculum:
+        need = "curriculum: true needs"
+        why = "the curriculum orders trajectories by the teacher's entropy"
+    else:
+        return
+    raise TeacherRequiredError(
+        f"{need} a teacher's log-probabilities: {why}, which trajectories alone do not "
+        "hold. Give a teacher model folder (--teacher DIR), or use "
+        f"{' or '.join(CE_METHODS)} (cross-entropy on the trajectories' REASON and ACT "
+        "tokens), which run without one."
+    )
+
+
+def teacher_free_tokenizer(
+    config: DistillConfig,
+    trajectories: Sequence[Trajectory],
+    fmt: FormatConfig,
+    tokenizer: str | Path | None = None,
+    vocab_size: int = 1024,
+) -> Any:
+    """The student's tokenizer when there is no teacher to take it from.
+
+    The one given (a folder or a tokenizer.json), else the student model folder's own when
+    the student is an HF folder, else a byte-level BPE of `vocab_size` trained on the
+    trajectories rendered in `fmt` (deterministic: a resumed run trains the same one).
+    """
+    if tokenizer is not None:
+        return load_tokenizer(tokenizer)
+    if config.student not in PRESETS:
+        return load_tokenizer(config.student)
+    react = fmt.build()
+    texts = [react.render_trajectory(t, fmt.preamble).text for t in trajectories]
+    return train_byte_level_bpe(texts, vocab_size=vocab_size)
 
 
 class VocabularyMismatchError(ValueError):
@@ -221,29 +282,35 @@ keyed by its own fingerprint)."""
 
 def distill_identity(
     config: DistillConfig,
-    teacher_dir: str | Path,
+    teacher_dir: str | Path | None,
     trajectories: Sequence[Trajectory],
     fmt: FormatConfig,
+    tokenizer: Any = None,
 ) -> dict[str, Any]:
     """What defines a distillation run: method and loss settings, student, optimisation,
-    format, the teacher's weights and the trajectories."""
+    format, the teacher's weights (without a teacher: the student tokenizer's fingerprint)
+    and the trajectories."""
     settings = config.model_dump(mode="json", exclude={"train"})
-    return {
-        **train_identity(config.train, fmt, trajectories),
-        "distill": settings,
-        "teacher_sha256": model_sha256(teacher_dir),
-    }
+    if teacher_dir is None:
+        if tokenizer is None:
+            raise ValueError("without a teacher, the identity needs the student's tokenizer")
+        source = {"tokenizer_sha256": tokenizer_sha256(tokenizer)}
+    else:
+        source = {"teacher_sha256": model_sha256(teacher_dir)}
+    return {**train_identity(config.train, fmt, trajectories), "distill": settings, **source}
 
 
 def distill(
     config: DistillConfig,
-    teacher_dir: str | Path,
+    teacher_dir: str | Path | None,
     trajectories: Sequence[Trajectory],
     out_dir: str | Path,
     fmt: FormatConfig | None = None,
     cache_dir: str | Path | None = None,
     show_progress: bool = True,
     restart: bool = False,
+    tokenizer: str | Path | None = None,
+    vocab_size: int = 1024,
 ) -> DistillSummary:
     """Train a student on teacher trajectories with `config.method`; resumable.
 
@@ -255,19 +322,34 @@ def distill(
 
     `out_dir/run.json` records the run (`distill_identity`): resuming a folder that holds
     another run (other method, settings, teacher or data) is refused unless `restart`.
+
+    `teacher_dir=None`: seqkd or seqkd_span from the trajectories alone (`check_teacher_free`
+    refuses the others); `fmt` defaults to `react`, and the student's tokenizer is
+    `tokenizer` (a folder or tokenizer.json), the student folder's own, or one of
+    `vocab_size` trained on the trajectories (`teacher_free_tokenizer`).
     """
     out = Path(out_dir)
     if not trajectories:
         raise ValueError("no teacher trajectories to distil from")
-    fmt = resolve_format(teacher_dir, fmt)
-    identity = distill_identity(config, teacher_dir, trajectories, fmt)
+    if teacher_dir is None:
+        check_teacher_free(config)
+        fmt = fmt or FormatConfig()
+        tokenizer = teacher_free_tokenizer(config, trajectories, fmt, tokenizer, vocab_size)
+        identity = distill_identity(config, None, trajectories, fmt, tokenizer)
+    else:
+        if tokenizer is not None:
+            raise ValueError("with a teacher, the student takes the teacher's tokenizer")
+        fmt = resolve_format(teacher_dir, fmt)
+        identity = distill_identity(config, teacher_dir, trajectories, fmt)
     claim_run_folder(out, identity, DISTILL_OWNED, restart=restart, what="distillation run")
-    teacher = load_model(teacher_dir).eval()
-    tokenizer = load_tokenizer(teacher_dir)
+    teacher = load_model(teacher_dir).eval() if teacher_dir is not None else None
+    if teacher_dir is not None:
+        tokenizer = load_tokenizer(teacher_dir)
     student = build_student(config, tokenizer)
-    student_tokenizer = tokenizer if config.student in PRESETS else load_tokenizer(config.student)
+    own_tokenizer = config.student in PRESETS or teacher is None
+    student_tokenizer = tokenizer if own_tokenizer else load_tokenizer(config.student)
     train_config = config.train
-    teacher_parameters = count_parameters(teacher)
+    teacher_parameters = count_parameters(teacher) if teacher is not None else None
     cache: TeacherCache | None = None
     cache_s = 0.0
     order = None
@@ -292,10 +374,10 @@ def distill(
             order = curriculum_order(segs, np.asarray(cache.entropy), config)
     loss_fn = loss_fn_for(config, teacher, cache if needs_cache else None)
     log.info(
-        "distilling %s: student %d parameters, teacher %d",
+        "distilling %s: student %d parameters, teacher %s",
         config.method,
         count_parameters(student),
-        teacher_parameters,
+        teacher_parameters if teacher is not None else "none (trajectories alone)",
     )
     summary = train_lm(
         student,
@@ -316,7 +398,7 @@ def distill(
         seed=config.train.seed,
         student_parameters=student_parameters,
         teacher_parameters=teacher_parameters,
-        compression=teacher_parameters / student_parameters,
+        compression=teacher_parameters / student_parameters if teacher_parameters else None,
         trajectories=len(trajectories),
         cache_s=cache_s,
         train=summary,
