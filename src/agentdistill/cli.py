@@ -2,6 +2,8 @@
 
 Usage:
     agentdistill validate FILE [--skip-invalid]
+    agentdistill import FILE ... --from openai-chat|sharegpt|alpaca|react --env ENV --out OUT.jsonl
+        [--format react|alfworld|paper] [--split train] [--skip-invalid]   # + OUT.import.json
     agentdistill parse TEXT [--format react]
     agentdistill segment show FILE [--index N] [--tokenizer DIR] [--tokens] [--html OUT]
     agentdistill segment report FILE --out DIR [--config YAML] [--set key=value ...]
@@ -13,6 +15,8 @@ Usage:
     agentdistill rollout --policy expert|MODEL_DIR --env alfworld --split valid_unseen --out F
         [--restart]   # a killed run resumes; --restart discards its partial run
     agentdistill distill --teacher DIR --trajectories F --out DIR [--config YAML] [--set method=sad]
+    agentdistill distill --trajectories F --out DIR --set method=seqkd [--tokenizer DIR]
+        # without --teacher: seqkd/seqkd_span from the trajectories alone
     agentdistill benchmark --model DIR --out DIR [--split valid_unseen] [--reference F]
     agentdistill experiment --config configs/experiment/default.yaml --out runs/experiment
         [--stage tasks|teacher|teacher_benchmark|teacher_rollouts|segments|students|
@@ -245,6 +249,149 @@ def validate(
         )
     console.print(table)
     console.print(f"{report.read} valid, {report.skipped} skipped")
+
+
+@app.command("import")
+def import_cmd(
+    files: Annotated[
+        list[Path],
+        typer.Argument(help="Files to import (one layout).", exists=True, dir_okay=False),
+    ],
+    source: Annotated[
+        str,
+        typer.Option("--from", help="Layout: openai-chat, sharegpt, alpaca or react."),
+    ],
+    env_name: Annotated[str, typer.Option("--env", help="Environment of the tasks.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Trajectory JSONL to write.")],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="ReAct format the turns are written in.")
+    ] = "react",
+    numbered: Annotated[bool, typer.Option(help="react: the canonical labels are numbered.")] = (
+        True
+    ),
+    split: Annotated[str, typer.Option("--split", help="Split of the tasks.")] = "train",
+    model: Annotated[
+        str | None, typer.Option(help="The teacher's name, when the records do not say.")
+    ] = None,
+    no_action: Annotated[
+        str,
+        typer.Option(help="A turn without an action: merge (into the next), drop, or error."),
+    ] = "merge",
+    keep_layout: Annotated[
+        bool, typer.Option(help="Keep each turn's own layout (Step.written) where possible.")
+    ] = False,
+    inline_preamble: Annotated[
+        bool,
+        typer.Option(help="Put the system prompt in each initial observation, not a file."),
+    ] = False,
+    assume_success: Annotated[
+        bool,
+        typer.Option(
+            "--assume-success/--assume-failure",
+            help="Outcome of episodes that state none (no success/reward, no final reward).",
+        ),
+    ] = True,
+    separator: Annotated[
+        str | None,
+        typer.Option(help="react: a line holding this separates episodes (default: blank)."),
+    ] = None,
+    skip_invalid: Annotated[
+        bool, typer.Option(help="Skip conversations that cannot be imported (each is listed).")
+    ] = False,
+    allow_unknown_env: AllowUnknownEnvOpt = _LIMITS.allow_unknown_env,
+    max_line_bytes: MaxLineBytesOpt = _LIMITS.max_line_bytes,
+) -> None:
+    """Convert agent data of another layout into trajectory records, reporting every choice.
+
+    OpenAI chat (fine-tuning files), ShareGPT, alpaca (the output a whole transcript) or plain
+    ReAct transcripts. How each layout is read, and the choices made on the way (several
+    actions in a turn, an inline action, text after `]`, a turn without an action, empty
+    observations, the outcome), are in `agentdistill.importers`; how often each one applied is
+    printed and written beside the output (OUT.import.json), with the system prompt as
+    OUT.preamble.txt (give it to `distill --preamble`).
+    """
+    from agentdistill.importers import (
+        ImportConfig,
+        ImportCounts,
+        ImportFileError,
+        import_files,
+        report_path,
+        write_import,
+    )
+
+    try:
+        cfg = ImportConfig(
+            source=source,  # type: ignore[arg-type]
+            env=env_name,
+            split=split,
+            format=format,  # type: ignore[arg-type]
+            numbered=numbered,
+            no_action=no_action,  # type: ignore[arg-type]
+            keep_layout=keep_layout,
+            preamble="inline" if inline_preamble else "separate",
+            assume_success=assume_success,
+            model=model,
+            separator=separator,
+            allow_unknown_env=allow_unknown_env,
+            skip_invalid=skip_invalid,
+            max_line_bytes=max_line_bytes,
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            (f"--{str(err['loc'][0]).replace('_', '-')}: " if err["loc"] else "")
+            + err["msg"].removeprefix("Value error, ")
+            for err in exc.errors(include_url=False)
+        )
+        raise _fail(problems.replace("--source", "--from")) from exc
+    try:
+        result = import_files(files, cfg)
+    except ImportFileError as exc:
+        hint = "" if skip_invalid else "\n(use --skip-invalid to skip it and go on)"
+        raise _fail(f"{exc}{hint}") from exc
+    except OSError as exc:
+        raise _fail(str(exc)) from exc
+    if not result.trajectories:
+        raise _fail(f"nothing imported from {', '.join(map(str, files))}")
+    report = write_import(result, out)
+    for file_report in report.files:
+        for error in file_report.errors:
+            err_console.print(f"[yellow]skipped[/] {error}")
+    table = Table(title=f"import ({cfg.source}, {cfg.format} format) -> {out}")
+    table.add_column("choice")
+    names = [Path(r.file).name for r in report.files]
+    for name in names:
+        table.add_column(name, justify="right")
+    if len(names) > 1:
+        table.add_column("total", justify="right")
+    columns = [r.counts for r in report.files] + ([report.total] if len(names) > 1 else [])
+    for label, value in (
+        ("conversations", [r.conversations for r in report.files]),
+        ("imported", [r.imported for r in report.files]),
+        ("skipped", [r.skipped for r in report.files]),
+        ("steps", [r.steps for r in report.files]),
+    ):
+        table.add_row(label, *map(str, value), *([str(sum(value))] if len(names) > 1 else []))
+    table.add_section()
+    for name, info in ImportCounts.model_fields.items():
+        table.add_row(info.description or name, *(str(getattr(c, name)) for c in columns))
+    console.print(table)
+    for file_report in report.files:
+        if file_report.ignored_fields:
+            fields = ", ".join(f"{k} ({v})" for k, v in file_report.ignored_fields.items())
+            console.print(f"{file_report.file}: record keys not read: {fields}")
+    hint = f" --format {cfg.format}"
+    if report.preamble_file:
+        hint += f" --preamble {report.preamble_file}"
+        if report.other_preamble:
+            console.print(
+                f"[yellow]episodes with another preamble than the one written: "
+                f"{report.other_preamble} ({report.preambles} distinct preambles)[/]"
+            )
+    console.print(
+        f"{report.trajectories} trajectories -> {out}; report: {report_path(out)}\n"
+        f"distil without a teacher: agentdistill distill --trajectories {out}{hint} "
+        "--out DIR --set method=seqkd"
+    )
 
 
 @app.command()
@@ -640,11 +787,29 @@ def rollout(
 
 @app.command("distill")
 def distill_cmd(
-    teacher: Annotated[Path, typer.Option(help="Teacher model folder (with its tokenizer).")],
     trajectories: Annotated[
         Path, typer.Option(help="Teacher trajectory JSONL.", exists=True, dir_okay=False)
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (resumes if present).")],
+    teacher: Annotated[
+        Path | None,
+        typer.Option(
+            help="Teacher model folder (with its tokenizer); omitted: seqkd or seqkd_span from "
+            "the trajectories alone."
+        ),
+    ] = None,
+    tokenizer_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--tokenizer",
+            help="Without --teacher: the student's tokenizer (folder or tokenizer.json); "
+            "default: the student folder's own, or one trained on the trajectories.",
+        ),
+    ] = None,
+    vocab_size: Annotated[
+        int,
+        typer.Option(help="Vocabulary of a tokenizer trained on the trajectories (no teacher)."),
+    ] = 1024,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     format: ModelFormatOpt = None,
@@ -662,26 +827,58 @@ def distill_cmd(
     its folder; --format/--preamble for a teacher that records none); --max-tokens counts
     them with the teacher's tokenizer in that format. Running it again on the same --out
     resumes the run if method, settings, teacher and data are the same, and refuses otherwise.
+
+    Without --teacher (e.g. trajectories of an API model, see `agentdistill import`), seqkd
+    and seqkd_span run on the trajectories alone: the format is --format (default react)
+    with --preamble, the student's tokenizer --tokenizer, the student folder's own, or one
+    trained on the trajectories (--vocab-size); --max-tokens applies when it is given.
     """
     from agentdistill.config import resolve_format
-    from agentdistill.distillation.trainer import DistillConfig, distill
+    from agentdistill.distillation.trainer import DistillConfig, check_teacher_free, distill
+    from agentdistill.models import PRESETS
 
     limits = _limits(max_line_bytes, max_steps, allow_unknown_env, max_tokens)
+    tokenizer: Any = None
     try:
         cfg = load_config(DistillConfig, config, set_)
-        fmt = resolve_format(teacher, _format(format, preamble))
-        tokenizer = load_tokenizer(teacher)
+        if teacher is None:
+            check_teacher_free(cfg)
+            text = preamble.read_text(encoding="utf-8") if preamble is not None else ""
+            fmt = FormatConfig(name=format or "react", preamble=text)  # type: ignore[arg-type]
+            known = tokenizer_dir or (None if cfg.student in PRESETS else Path(cfg.student))
+            tokenizer = load_tokenizer(known) if known is not None else None
+        else:
+            if tokenizer_dir is not None:
+                raise ValueError("--tokenizer: with --teacher, the student takes its tokenizer")
+            fmt = resolve_format(teacher, _format(format, preamble))
+            tokenizer = load_tokenizer(teacher)
     except (ConfigError, ValueError, TypeError, OSError) as exc:
         raise _fail(str(exc)) from exc
-    data, _ = _read(trajectories, skip_invalid, limits, tokenizer=tokenizer, fmt=fmt.build())
+    data, _ = _read(
+        trajectories,
+        skip_invalid,
+        limits,
+        tokenizer=tokenizer,
+        fmt=fmt.build() if tokenizer is not None else None,
+    )
     try:
-        result = distill(cfg, teacher, data, out, fmt=fmt, restart=restart)
+        result = distill(
+            cfg,
+            teacher,
+            data,
+            out,
+            fmt=fmt,
+            restart=restart,
+            tokenizer=tokenizer_dir,
+            vocab_size=vocab_size,
+        )
     except (ConfigError, RecordFileError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
+    teacher_size = f"{result.teacher_parameters:,}" if result.teacher_parameters else "none"
     rows = {
         "trajectories": str(result.trajectories),
-        "parameters (teacher)": f"{result.student_parameters:,} ({result.teacher_parameters:,})",
-        "compression": f"{result.compression:.1f}x",
+        "parameters (teacher)": f"{result.student_parameters:,} ({teacher_size})",
+        "compression": f"{result.compression:.1f}x" if result.compression else "-",
         "steps / epochs": f"{result.train.steps} / {result.train.epochs:.2f}",
         "final loss (REASON / ACT)": f"{result.train.final_reason_loss:.3f} / "
         f"{result.train.final_act_loss:.3f}",
