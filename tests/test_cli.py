@@ -14,7 +14,7 @@ runner = CliRunner()
 def test_help_lists_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("validate", "parse", "segment", "tokenizer"):
+    for command in ("validate", "import", "parse", "segment", "tokenizer", "distill"):
         assert command in result.output
 
 
