@@ -19,11 +19,14 @@ from agentdistill.distillation.trainer import (
 )
 from agentdistill.formats import get_format
 from agentdistill.importers import (
+    Conversation,
     ImportConfig,
     ImportFileError,
+    OpenAIChatRecord,
     convert,
     import_file,
     import_files,
+    record_conversation,
     split_transcript,
     to_alpaca,
     to_openai_chat,
@@ -215,7 +218,7 @@ def test_alfworld_thinks_answered_ok_in_separate_messages_merge() -> None:
         {"role": "assistant", "content": "go to desk 1"},
         {"role": "user", "content": "On the desk 1, you see a pen 1."},
     ]
-    conversation = _conversation(messages)
+    conversation = chat(messages)
     trajectory, preamble, counts = convert(conversation, config, get_format("alfworld"))
     assert trajectory.steps == [
         Step(
@@ -230,17 +233,15 @@ def test_alfworld_thinks_answered_ok_in_separate_messages_merge() -> None:
     )
     assert dropped.steps[0].reasoning == ""
     inline, preamble, _ = convert(
-        _conversation([{"role": "system", "content": "Be brief."}, *messages]),
+        chat([{"role": "system", "content": "Be brief."}, *messages]),
         config.model_copy(update={"preamble": "inline"}),
         get_format("alfworld"),
     )
     assert preamble == "" and inline.initial_observation.startswith("Be brief.\nYou are in a room.")
 
 
-def _conversation(messages: list[dict]):
-    from agentdistill.importers import OpenAIChatRecord, _record_conversation
-
-    return _record_conversation(OpenAIChatRecord(messages=messages), "alfworld", "t-1")
+def chat(messages: list[dict], format_name: str = "alfworld") -> Conversation:
+    return record_conversation(OpenAIChatRecord(messages=messages), format_name, "t-1")
 
 
 def test_keep_layout_keeps_a_representable_turn_verbatim() -> None:
@@ -249,16 +250,10 @@ def test_keep_layout_keeps_a_representable_turn_verbatim() -> None:
         {"role": "assistant", "content": "thought:a\nACTION 1:Finish[y]"},
     ]
     config = ImportConfig(source="openai-chat", env="hotpotqa", keep_layout=True)
-    record = _record_conversation_for(messages)
+    record = chat(messages, "react")
     trajectory, _, counts = convert(record, config, get_format("react"))
     assert trajectory.steps[0].written == "thought:a\nACTION 1:Finish[y]\n"
     assert counts["layout_kept"] == 1 and counts["layout_normalised"] == 0
-
-
-def _record_conversation_for(messages: list[dict]):
-    from agentdistill.importers import OpenAIChatRecord, _record_conversation
-
-    return _record_conversation(OpenAIChatRecord(messages=messages), "react", "t-1")
 
 
 # ---- round trips: a trajectory written in each layout imports back to itself ------------

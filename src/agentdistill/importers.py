@@ -804,7 +804,7 @@ class _Collected:
     preambles: list[str] = field(default_factory=list)
 
 
-def _record_conversation(record: ImportRecord, format_name: str, task_id: str) -> Conversation:
+def record_conversation(record: ImportRecord, format_name: str, task_id: str) -> Conversation:
     """The conversation a JSON record holds (an alpaca output cut in `format_name`)."""
     if isinstance(record, OpenAIChatRecord):
         messages = _chat_messages(record)
@@ -866,7 +866,7 @@ def import_file(
         def check(record: ImportRecord) -> str | None:
             ordinal = read.read + read.skipped + 1
             try:
-                take(_record_conversation(record, config.format, f"{path.stem}-{ordinal}"))
+                take(record_conversation(record, config.format, f"{path.stem}-{ordinal}"))
             except ValueError as exc:
                 return str(exc)
             ignored.update(list(record.model_extra or {}))
