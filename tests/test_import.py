@@ -548,6 +548,20 @@ def test_distil_seqkd_span_with_a_given_tokenizer(tmp_path: Path) -> None:
         distill(config.model_copy(update={"curriculum": True}), None, trajectories, tmp_path / "c")
 
 
+def test_a_given_tokenizer_must_fit_a_given_student(tmp_path: Path) -> None:
+    from agentdistill.models import build_model
+    from agentdistill.tokenizer import save_tokenizer, train_byte_level_bpe
+
+    trajectories = imported("hotpotqa_alpaca.jsonl", "alpaca", "hotpotqa").trajectories
+    texts = [get_format("react").render_trajectory(t).text for t in trajectories]
+    tokenizer_dir = save_tokenizer(train_byte_level_bpe(texts, 400), tmp_path / "tok")
+    build_model("student-30x", vocab_size=300).save_pretrained(tmp_path / "student")
+    config = DistillConfig(method="seqkd", student=str(tmp_path / "student"))
+    with pytest.raises(ValueError, match="embeds 300: give the tokenizer it was built with"):
+        distill(config, None, trajectories, tmp_path / "run", tokenizer=tokenizer_dir)
+    assert not (tmp_path / "run").exists()
+
+
 def test_written_output_reads_back(tmp_path: Path) -> None:
     from agentdistill.importers import write_import
 

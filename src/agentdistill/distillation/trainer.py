@@ -173,7 +173,21 @@ def teacher_free_tokenizer(
     trajectories rendered in `fmt` (deterministic: a resumed run trains the same one).
     """
     if tokenizer is not None:
-        return load_tokenizer(tokenizer)
+        given = load_tokenizer(tokenizer)
+        if config.student not in PRESETS:  # ids past the model's embedding table would crash
+            from transformers import AutoConfig
+
+            try:
+                model_config = AutoConfig.from_pretrained(config.student, local_files_only=True)
+            except OSError:  # no such model: loading it says so
+                model_config = None
+            rows = getattr(model_config, "vocab_size", None)
+            if rows is not None and len(given) > rows:
+                raise ValueError(
+                    f"tokenizer {tokenizer} has {len(given)} tokens but the student "
+                    f"{config.student!r} embeds {rows}: give the tokenizer it was built with"
+                )
+        return given
     if config.student not in PRESETS:
         return load_tokenizer(config.student)
     react = fmt.build()
