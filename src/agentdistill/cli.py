@@ -721,6 +721,9 @@ def serve_cmd(
     max_logprobs: Annotated[
         int, typer.Option(help="Most top log-probabilities per position a request may ask.")
     ] = 20,
+    prefix_cache: Annotated[
+        int, typer.Option(help="Sequences whose KV cache is kept for the next request (0: off).")
+    ] = 16,
     device: Annotated[str, typer.Option(help="cpu, cuda, mps or auto.")] = "cpu",
     dtype: Annotated[str, typer.Option(help="fp32, bf16 or fp16.")] = "fp32",
     fail_first: Annotated[
@@ -742,6 +745,7 @@ def serve_cmd(
             max_logprobs=max_logprobs,
             api_key_env=api_key_env,
             fail_first=fail_first,
+            prefix_cache=prefix_cache,
             runtime=RuntimeConfig.model_validate({"device": device, "dtype": dtype}),
         )
         serve(config)
