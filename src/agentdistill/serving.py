@@ -680,9 +680,10 @@ def chat(config: ServeConfig, engine: LocalModel, request: ChatRequest) -> dict[
     _check_common(config, request.model, request.n, request.stream, request.model_extra)
     if request.logprobs:
         raise APIError(400, "this server gives no logprobs on chat completions", param="logprobs")
-    max_tokens = request.max_completion_tokens or request.max_tokens or 16
     prompt = chat_prompt(engine, request)
     ids = engine.encode(prompt, request.add_special_tokens)
+    # no limit given: the rest of the context, as vLLM does
+    max_tokens = request.max_completion_tokens or request.max_tokens or engine.max_length - len(ids)
     result = engine.generate(
         ids,
         Sampling(

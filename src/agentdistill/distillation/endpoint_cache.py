@@ -106,6 +106,12 @@ class _Vocabulary:
     def text(self, token: int) -> str:
         return str(self.tokenizer.decode([int(token)]))
 
+    def same(self, name: str, token: int) -> bool:
+        """Whether the endpoint's `name` is the student's token `token`."""
+        if name.startswith(_TOKEN_ID):
+            return int(name[len(_TOKEN_ID) :]) == token
+        return name == self.text(token)  # by text: an ambiguous text cannot fail here
+
     def id(self, name: str) -> int:
         if name.startswith(_TOKEN_ID):
             return int(name[len(_TOKEN_ID) :])
@@ -152,7 +158,7 @@ def _mismatch(
     )
 
 
-def score_sequence(
+def _score_sequence(
     client: Any,
     config: EndpointConfig,
     seg: Segmentation,
@@ -191,7 +197,7 @@ def score_sequence(
     n = len(seg)
     for position in range(n):
         theirs = names[position] if position < len(names) else "(end)"
-        if position >= len(names) or vocab.id(theirs) != int(seg.input_ids[position]):
+        if position >= len(names) or not vocab.same(theirs, int(seg.input_ids[position])):
             raise _mismatch(index, seg, position, theirs, vocab)
     wanted = min(k, len(vocab.tokenizer))
     rows = []
@@ -265,7 +271,7 @@ def build_endpoint_cache(
     def score(index: int) -> tuple[int, list[list[tuple[int, float]]]]:
         if lengths[index] == 0:
             return index, []
-        return index, score_sequence(client, config, segs[index], index, k, vocab)
+        return index, _score_sequence(client, config, segs[index], index, k, vocab)
 
     with (
         Progress(disable=not show_progress, transient=True) as progress,

@@ -209,11 +209,11 @@ def write_teacher_cache(
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for name, array in (
-        ("indices", indices.astype(np.int32)),
-        ("logprobs", logprobs.astype(np.float32)),
-        ("rest_logprob", rest.astype(np.float32)),
-        ("starts", starts.astype(np.int64)),
-        ("entropy", entropy.astype(np.float32)),
+        ("indices", np.asarray(indices, dtype=np.int32)),
+        ("logprobs", np.asarray(logprobs, dtype=np.float32)),
+        ("rest_logprob", np.asarray(rest, dtype=np.float32)),
+        ("starts", np.asarray(starts, dtype=np.int64)),
+        ("entropy", np.asarray(entropy, dtype=np.float32)),
     ):
         np.save(tmp / f"{name}.npy", array)
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2))

@@ -250,15 +250,19 @@ def distill_identity(
     """What defines a distillation run: method and loss settings, student, optimisation,
     format, the teacher's weights and the trajectories."""
     settings = config.model_dump(mode="json", exclude={"train"})
-    if settings.get("teacher_endpoint") is None:
+    endpoint = config.teacher_endpoint
+    if endpoint is None:
         # absent unless used: the runs recorded before the field existed keep their identity
         settings.pop("teacher_endpoint", None)
-    # An endpoint teacher is identified by its settings (model, address) in `distill`.
-    endpoint = config.teacher_source == "endpoint"
+    else:
+        # which model, served where; not how it is reached (concurrency, timeout, key variable)
+        settings["teacher_endpoint"] = {"base_url": endpoint.public_url, "model": endpoint.model}
+    # An endpoint teacher is identified by its model and address in `distill`.
+    served = config.teacher_source == "endpoint"
     return {
         **train_identity(config.train, fmt, trajectories),
         "distill": settings,
-        "teacher_sha256": None if endpoint else model_sha256(teacher_dir),
+        "teacher_sha256": None if served else model_sha256(teacher_dir),
     }
 
 

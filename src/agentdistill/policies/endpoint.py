@@ -224,7 +224,11 @@ class EndpointPolicy(Policy):
         # The served model and how it is asked; where it is served (the URL) and the key
         # do not change episodes and stay out.
         return {
-            "endpoint": {"model": self.config.model, "chat": self.config.chat},
+            "endpoint": {
+                "model": self.config.model,
+                "chat": self.config.chat,
+                "extensions": self.config.extensions,
+            },
             "decoding": self.decoding.model_dump(mode="json"),
             "format": self.fmt.name,
             "numbered": getattr(self.fmt, "numbered", None),
