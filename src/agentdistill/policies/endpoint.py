@@ -15,9 +15,14 @@ server cannot call `turn_state` while it generates, so the policy asks for one l
 reads complete lines only, so no decision is made anywhere else): after each line it adds the
 newline back, asks `turn_state`, and either ends the turn, appends the protocol's answer
 (ALFWorld's `OK.` after a think) and asks again with the longer prompt, or simply asks again.
-The turn's token budget (`max_turn_tokens`) counts generated and injected tokens, as the
-server tokenizes them (from each answer's `usage`), so a greedy endpoint and a greedy
-in-process model of the same weights play the same turns (tests/test_endpoint.py).
+The in-process policy continues a turn from the tokens it generated, not from their text
+tokenized again (a model that wrote `for`+`ikely` does not read `fori`+`kely`); so does this
+one when the server returns token ids (vLLM's `return_token_ids`): the next request of the
+turn is the token ids so far, the answer's own tokens included. The turn's token budget
+(`max_turn_tokens`) counts generated and injected tokens, as the server counts them. So a
+greedy endpoint and a greedy in-process model of the same weights play the same actions
+(tests/test_endpoint.py). One limit: a token that runs past a newline (say `\n\n`) loses
+what follows the newline, since a server cuts its text at the stop string.
 
 Requests go through the official `openai` client: `/v1/completions` (or, with `chat`,
 `/v1/chat/completions` for chat-only servers: the prompt is one user message and a partial
@@ -33,8 +38,9 @@ it is never logged, nor put in `info`, `settings` or any trajectory.
 
 vLLM's extension fields (`extensions`, on by default; off for a strict OpenAI server):
 `add_special_tokens` (the tokenizer adds BOS only when `DecodingConfig.add_bos`, as the
-in-process policy), and the `stop_reason` of each answer tells a stop string from the end of
-sequence (without it, a stop is taken to be the newline).
+in-process policy) and `return_token_ids` (above); a server that ignores them is spoken to in
+text. The `stop_reason` of each answer (vLLM's) tells a stop string from the end of sequence;
+without it, a stop is taken to be the newline.
 """
 
 from __future__ import annotations
