@@ -650,6 +650,7 @@ def complete(config: ServeConfig, engine: LocalModel, request: CompletionRequest
         "created": int(time.time()),
         "model": config.served_name,
         "choices": choices,
+        "system_fingerprint": None,
         "usage": {
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
@@ -700,6 +701,7 @@ def chat(config: ServeConfig, engine: LocalModel, request: ChatRequest) -> dict[
         "object": "chat.completion",
         "created": int(time.time()),
         "model": config.served_name,
+        "system_fingerprint": None,
         "choices": [
             {
                 "index": 0,
