@@ -14,6 +14,10 @@ Usage:
     agentdistill teacher train --config configs/teacher/default.yaml --out runs/teacher
     agentdistill rollout --policy expert|MODEL_DIR --env alfworld --split valid_unseen --out F
         [--restart]   # a killed run resumes; --restart discards its partial run
+    agentdistill rollout --policy endpoint --base-url http://HOST:8000/v1 --model NAME
+        --format alfworld --out F [--api-key-env VAR] [--chat] [--max-concurrency 16]
+    agentdistill serve MODEL_DIR [--host 127.0.0.1] [--port 8000] [--model-name NAME]
+        [--api-key-env VAR]   # a small OpenAI-compatible server (vLLM's fields)
     agentdistill distill --teacher DIR --trajectories F --out DIR [--config YAML] [--set method=sad]
     agentdistill distill --trajectories F --out DIR --set method=seqkd [--tokenizer DIR]
         # without --teacher: seqkd/seqkd_span from the trajectories alone
@@ -709,14 +713,33 @@ def teacher_train(
     console.print(_summary_table(f"teacher -> {result.model_dir}", rows))
 
 
+def _endpoint_policy(config: Any, fmt: FormatConfig | None) -> Any:
+    """`--policy endpoint`: the endpoint policy, once its URL, model and format are given."""
+    from agentdistill.policies.endpoint import EndpointPolicy
+
+    if not config.base_url or not config.model:
+        raise ValueError("--policy endpoint needs --base-url URL and --model NAME")
+    if fmt is None:
+        raise ValueError(
+            "--policy endpoint needs --format (and --preamble, if the model was prompted "
+            "with one): no model folder records how the served model is prompted"
+        )
+    return EndpointPolicy(config, fmt.build(), preamble=fmt.preamble)
+
+
 @app.command()
 def rollout(
     out: Annotated[Path, typer.Option("--out", "-o", help="Trajectory JSONL to write.")],
-    policy: Annotated[str, typer.Option(help="'expert' or a model folder.")] = "expert",
+    policy: Annotated[
+        str, typer.Option(help="'expert', a model folder, or 'endpoint' (see --base-url).")
+    ] = "expert",
     env_name: Annotated[str, typer.Option("--env", help="Environment.")] = "alfworld",
     split: SplitOpt = "valid_unseen",
     limit: Annotated[int | None, typer.Option(help="Only the first N tasks.")] = None,
     batch_size: Annotated[int, typer.Option(help="Episodes at once.")] = 16,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Step cap of an episode (default: the environment's).")
+    ] = None,
     temperature: Annotated[float, typer.Option(help="0 = greedy.")] = 0.0,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling mass.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Sampling / expert seed.")] = 0,
@@ -728,6 +751,28 @@ def rollout(
         bool, typer.Option(help="Map inadmissible actions to the closest admissible command.")
     ] = False,
     engine: EngineOpt = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(help="--policy endpoint: the server's API root, e.g. http://HOST:8000/v1."),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option(help="--policy endpoint: the served model's name.")
+    ] = None,
+    api_key_env: Annotated[
+        str, typer.Option(help="--policy endpoint: environment variable holding the API key.")
+    ] = "OPENAI_API_KEY",
+    chat: Annotated[
+        bool, typer.Option(help="--policy endpoint: use /v1/chat/completions (chat-only servers).")
+    ] = False,
+    max_concurrency: Annotated[
+        int, typer.Option(help="--policy endpoint: requests in flight at once.")
+    ] = 16,
+    timeout: Annotated[
+        float, typer.Option(help="--policy endpoint: seconds before one request times out.")
+    ] = 120.0,
+    max_retries: Annotated[
+        int, typer.Option(help="--policy endpoint: retries of a failed request (backoff).")
+    ] = 4,
     restart: Annotated[
         bool,
         typer.Option(
@@ -742,9 +787,14 @@ def rollout(
     Episodes are saved as they finish (<out>.partial): a killed run started again with the
     same arguments plays only the tasks it had not finished. --out is written when every
     task is done, and only one process at a time may write it.
+
+    --policy endpoint plays a model served behind an OpenAI-compatible API (vLLM, SGLang,
+    `agentdistill serve`) at --base-url as --model; --format (and --preamble) say how it is
+    prompted, since no model folder records it.
     """
     from agentdistill.config import resolve_format
     from agentdistill.environments.registry import make_env
+    from agentdistill.policies.endpoint import EndpointConfig
     from agentdistill.policies.expert import ExpertPolicy
     from agentdistill.policies.hf import DecodingConfig
     from agentdistill.rollout import RolloutConfig, RolloutOutputError, run_rollouts, summarize
@@ -753,29 +803,45 @@ def rollout(
 
     try:
         tasks = load_tasks(env_name, split, data, limit=limit).tasks
+        decoding = DecodingConfig(
+            temperature=temperature, top_p=top_p, seed=seed, ground_actions=ground
+        )
         if policy == "expert":
             chosen = ExpertPolicy(env_name, seed)
-        else:
-            decoding = DecodingConfig(
-                temperature=temperature, top_p=top_p, seed=seed, ground_actions=ground
+        elif policy == "endpoint":
+            chosen = _endpoint_policy(
+                EndpointConfig(
+                    base_url=base_url or "",
+                    model=model or "",
+                    api_key_env=api_key_env,
+                    max_concurrency=max_concurrency,
+                    timeout_s=timeout,
+                    max_retries=max_retries,
+                    chat=chat,
+                    decoding=decoding,
+                ),
+                _format(format, preamble),
             )
+        else:
             fmt = resolve_format(policy, _format(format, preamble))
             chosen = load_policy(
                 policy, fmt.build(), decoding, preamble=fmt.preamble, cached=not naive
             )
     except (ValueError, FileNotFoundError, RecordFileError) as exc:
         raise _fail(str(exc)) from exc
+    from agentdistill.policies.endpoint import EndpointError
+
     try:
         trajectories = run_rollouts(
             chosen,
             lambda: make_env(env_name, engine),
             tasks,
-            RolloutConfig(batch_size=batch_size),
+            RolloutConfig(batch_size=batch_size, max_steps=max_steps),
             seed=seed,
             out=out,
             restart=restart,
         )
-    except (RolloutOutputError, RecordFileError) as exc:
+    except (RolloutOutputError, RecordFileError, EndpointError) as exc:
         raise _fail(str(exc)) from exc
     table = Table(title=f"{chosen.info.name} on {env_name}/{split} -> {out}")
     table.add_column("metric")
@@ -783,6 +849,55 @@ def rollout(
     for key, value in summarize(trajectories).items():
         table.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(table)
+
+
+@app.command("serve")
+def serve_cmd(
+    model_dir: Annotated[
+        Path, typer.Argument(help="HF causal LM folder (weights and tokenizer).", exists=True)
+    ],
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    model_name: Annotated[
+        str | None, typer.Option("--model-name", help="Served name (default: the folder's).")
+    ] = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(help="Require the API key held by this environment variable."),
+    ] = None,
+    max_logprobs: Annotated[
+        int, typer.Option(help="Most top log-probabilities per position a request may ask.")
+    ] = 20,
+    prefix_cache: Annotated[
+        int, typer.Option(help="Sequences whose KV cache is kept for the next request (0: off).")
+    ] = 16,
+    device: Annotated[str, typer.Option(help="cpu, cuda, mps or auto.")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="fp32, bf16 or fp16.")] = "fp32",
+    fail_first: Annotated[
+        int, typer.Option(hidden=True, help="Answer the first N requests 503 (tests).")
+    ] = 0,
+) -> None:
+    """Serve a local model behind an OpenAI-compatible API (/v1/models, /v1/completions with
+    logprobs, echo and vLLM's prompt_logprobs, /v1/chat/completions): for local tests of
+    the endpoint teacher; real teachers are served by vLLM or SGLang."""
+    from agentdistill.runtime import RuntimeConfig
+    from agentdistill.serving import ServeConfig, serve
+
+    try:
+        config = ServeConfig(
+            model_dir=str(model_dir),
+            model_name=model_name,
+            host=host,
+            port=port,
+            max_logprobs=max_logprobs,
+            api_key_env=api_key_env,
+            fail_first=fail_first,
+            prefix_cache=prefix_cache,
+            runtime=RuntimeConfig.model_validate({"device": device, "dtype": dtype}),
+        )
+        serve(config)
+    except (ValidationError, ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from exc
 
 
 @app.command("distill")

@@ -188,19 +188,38 @@ def build_teacher_cache(
         "vocab_size": int(vocab),
         "seconds": time.perf_counter() - began,
     }
+    return write_teacher_cache(out, indices, logprobs, rest, starts, entropy, meta)
+
+
+def write_teacher_cache(
+    out: Path,
+    indices: np.ndarray,
+    logprobs: np.ndarray,
+    rest: np.ndarray,
+    starts: np.ndarray,
+    entropy: np.ndarray,
+    meta: dict[str, Any],
+) -> TeacherCache:
+    """Write a cache's arrays and meta.json beside `out`, rename it into place, load it.
+
+    Every builder (a local teacher here, an endpoint in `endpoint_cache`) writes this one
+    layout, so training reads any of them alike.
+    """
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     for name, array in (
-        ("indices", indices),
-        ("logprobs", logprobs),
-        ("rest_logprob", rest),
-        ("starts", starts.astype(np.int64)),
-        ("entropy", entropy),
+        ("indices", np.asarray(indices, dtype=np.int32)),
+        ("logprobs", np.asarray(logprobs, dtype=np.float32)),
+        ("rest_logprob", np.asarray(rest, dtype=np.float32)),
+        ("starts", np.asarray(starts, dtype=np.int64)),
+        ("entropy", np.asarray(entropy, dtype=np.float32)),
     ):
         np.save(tmp / f"{name}.npy", array)
     (tmp / "meta.json").write_text(json.dumps(meta, indent=2))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
-    log.info("teacher cache: %d positions, k=%d, %.1f s", total, k, meta["seconds"])
+    log.info(
+        "teacher cache: %d positions, k=%d, %.1f s", meta["positions"], meta["k"], meta["seconds"]
+    )
     return TeacherCache.load(out)

@@ -14,7 +14,10 @@ With a temperature T != 1 every KL is multiplied by T^2 (`losses.kd_loss`).
 Trajectories are segmented with the student's tokenizer, which for logit distillation must be
 the teacher's vocabulary (checked: a clear error otherwise). The teacher's distribution comes
 from the on-disk top-k cache (`teacher_cache.py`, default) or is computed exactly over the
-full vocabulary at every step (`teacher_source="online"`). Training, checkpoints, resume and
+full vocabulary at every step (`teacher_source="online"`). With `teacher_source="endpoint"`
+the cache is filled from a teacher served behind an OpenAI-compatible API
+(`teacher_endpoint`, see `endpoint_cache.py`): `teacher_dir` then only needs the teacher's
+tokenizer (and format record); no weights are loaded. Training, checkpoints, resume and
 per-span logging are the shared `training.train_lm`.
 
 Without a teacher (`teacher_dir=None`), `seqkd` and `seqkd_span` learn from the trajectories
@@ -37,7 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from agentdistill.config import Config, FormatConfig, resolve_format
 from agentdistill.distillation.losses import (
@@ -58,6 +61,7 @@ from agentdistill.models import (
     count_parameters,
     load_model,
 )
+from agentdistill.policies.endpoint import EndpointConfig
 from agentdistill.records import Trajectory
 from agentdistill.run_folder import claim_run_folder
 from agentdistill.segmentation import Batch, Segmentation
@@ -98,10 +102,16 @@ class DistillConfig(Config):
         "multiplied by T^2 so gradient magnitudes do not change with T (Hinton et al.).",
     )
     top_k: int = Field(default=32, ge=1, description="Teacher entries kept per position.")
-    teacher_source: Literal["cache", "online"] = Field(
+    teacher_source: Literal["cache", "online", "endpoint"] = Field(
         default="cache",
         description="cache: top-k log-probs computed once and stored; online: the exact "
-        "full-vocabulary teacher distribution computed at every step.",
+        "full-vocabulary teacher distribution computed at every step; endpoint: the cache "
+        "filled from `teacher_endpoint` (top_k <= 20, temperature 1).",
+    )
+    teacher_endpoint: EndpointConfig | None = Field(
+        default=None,
+        description="The teacher served behind an OpenAI-compatible API (vLLM, SGLang, "
+        "`agentdistill serve`), for teacher_source=endpoint.",
     )
     curriculum: bool = Field(default=False, description="Order trajectories easy-first by C.")
     curriculum_alpha: float = Field(default=1.0, description="C weight of reasoning length.")
@@ -114,6 +124,16 @@ class DistillConfig(Config):
     )
     student_seed: int = Field(default=0, description="Seed of the student's initialisation.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation.")
+
+    @model_validator(mode="after")
+    def _endpoint_teacher(self) -> DistillConfig:
+        if self.teacher_source == "endpoint":
+            from agentdistill.distillation.endpoint_cache import check_endpoint_cache_settings
+
+            if self.teacher_endpoint is None:
+                raise ValueError("teacher_source=endpoint needs teacher_endpoint (base_url, model)")
+            check_endpoint_cache_settings(self.top_k, self.temperature)
+        return self
 
 
 class DistillSummary(BaseModel):
@@ -214,6 +234,8 @@ def check_shared_vocabulary(
             f"student {only_s}, different ids {moved}. Build the student with the teacher's "
             "tokenizer, or use method 'seqkd'."
         )
+    if teacher is None:  # an endpoint teacher: its tokens are checked against the student's
+        return
     t_out = teacher.get_output_embeddings().weight.shape[0]
     s_out = student.get_output_embeddings().weight.shape[0]
     if t_out != s_out:
@@ -305,10 +327,20 @@ def distill_identity(
     format, the teacher's weights (without a teacher: the student tokenizer's fingerprint)
     and the trajectories."""
     settings = config.model_dump(mode="json", exclude={"train"})
+    endpoint = config.teacher_endpoint
+    if endpoint is None:
+        # absent unless used: the runs recorded before the field existed keep their identity
+        settings.pop("teacher_endpoint", None)
+    else:
+        # which model, served where; not how it is reached (concurrency, timeout, key variable)
+        settings["teacher_endpoint"] = {"base_url": endpoint.public_url, "model": endpoint.model}
     if teacher_dir is None:
         if tokenizer is None:
             raise ValueError("without a teacher, the identity needs the student's tokenizer")
-        source = {"tokenizer_sha256": tokenizer_sha256(tokenizer)}
+        source: dict[str, str | None] = {"tokenizer_sha256": tokenizer_sha256(tokenizer)}
+    elif config.teacher_source == "endpoint":
+        # an endpoint teacher is identified by its model and address (above)
+        source = {"teacher_sha256": None}
     else:
         source = {"teacher_sha256": model_sha256(teacher_dir)}
     return {**train_identity(config.train, fmt, trajectories), "distill": settings, **source}
@@ -328,7 +360,8 @@ def distill(
 ) -> DistillSummary:
     """Train a student on teacher trajectories with `config.method`; resumable.
 
-    `teacher_dir` is an HF model folder holding the teacher's tokenizer too. `fmt` renders
+    `teacher_dir` is an HF model folder holding the teacher's tokenizer too (for an endpoint
+    teacher, the tokenizer alone: its parameters count as 0). `fmt` renders
     the trajectories: by default the format the teacher records (it was trained with it); a
     different one is an error. The student's model folder records it in turn. The top-k cache
     goes to `cache_dir` (default `out_dir/teacher_cache`); students sharing a trajectory
@@ -356,33 +389,50 @@ def distill(
         fmt = resolve_format(teacher_dir, fmt)
         identity = distill_identity(config, teacher_dir, trajectories, fmt)
     claim_run_folder(out, identity, DISTILL_OWNED, restart=restart, what="distillation run")
-    teacher = load_model(teacher_dir).eval() if teacher_dir is not None else None
+    endpoint = config.teacher_source == "endpoint"
+    local_teacher = teacher_dir is not None and not endpoint
+    teacher = load_model(teacher_dir).eval() if local_teacher else None
     if teacher_dir is not None:
         tokenizer = load_tokenizer(teacher_dir)
     student = build_student(config, tokenizer)
-    own_tokenizer = config.student in PRESETS or teacher is None
+    own_tokenizer = config.student in PRESETS or teacher_dir is None
     student_tokenizer = tokenizer if own_tokenizer else load_tokenizer(config.student)
     train_config = config.train
+    # None: no teacher, or one behind an endpoint (its size is not known here)
     teacher_parameters = count_parameters(teacher) if teacher is not None else None
     cache: TeacherCache | None = None
     cache_s = 0.0
     order = None
-    needs_cache = config.method in KL_METHODS and config.teacher_source == "cache"
+    needs_cache = config.method in KL_METHODS and config.teacher_source in ("cache", "endpoint")
     if config.method in KL_METHODS or config.curriculum:
         check_shared_vocabulary(tokenizer, student_tokenizer, teacher, student)
     segmented = segment_all(trajectories, student_tokenizer, fmt, train_config.max_length)
     if needs_cache or config.curriculum:
         began = time.perf_counter()
         segs = segmented[0]
-        cache = build_teacher_cache(
-            teacher,
-            segs,
-            cache_dir or out / "teacher_cache",
-            k=config.top_k,
-            temperature=config.temperature,
-            pad_id=tokenizer.pad_token_id or 0,
-            show_progress=show_progress,
-        )
+        if endpoint:
+            from agentdistill.distillation.endpoint_cache import build_endpoint_cache
+
+            assert config.teacher_endpoint is not None  # the config's validator checked it
+            cache = build_endpoint_cache(
+                config.teacher_endpoint,
+                segs,
+                cache_dir or out / "teacher_cache",
+                student_tokenizer,
+                k=config.top_k,
+                temperature=config.temperature,
+                show_progress=show_progress,
+            )
+        else:
+            cache = build_teacher_cache(
+                teacher,
+                segs,
+                cache_dir or out / "teacher_cache",
+                k=config.top_k,
+                temperature=config.temperature,
+                pad_id=tokenizer.pad_token_id or 0,
+                show_progress=show_progress,
+            )
         cache_s = time.perf_counter() - began
         if config.curriculum:
             order = curriculum_order(segs, np.asarray(cache.entropy), config)

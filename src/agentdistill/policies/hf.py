@@ -79,6 +79,47 @@ def ground_action(action: str, admissible: Sequence[str]) -> str:
     return best[0] if best else action
 
 
+def finish_turn(
+    fmt: ReactFormat,
+    decoding: DecodingConfig,
+    index: int,
+    admissible: Sequence[str] | None,
+    text: str,
+) -> tuple[Turn, str]:
+    """Parse a model's finished turn for step `index`; return it with its canonical text.
+
+    The step keeps the action as the model wrote it (`Search[x]`, `Go to desk 1`): the
+    context shows it and the trajectory records it. The environment receives the format's
+    `normalize_action` of it (`Turn.command`); grounding compares that command with the
+    `admissible` ones. The canonical text never keeps a layout variant (`Step.written`): what
+    the context shows is always the format's own rendering. Every model policy (in-process or
+    behind an endpoint) ends its turns here, so they decide alike.
+    """
+    parsed = fmt.parse(text)
+    try:
+        step = Step(reasoning=parsed.reasoning, action=parsed.action or "", observation="")
+        fmt.check_step(step, index)
+    except (FormatError, ValueError):  # not representable: an invalid, empty action
+        step = Step(action="", observation="")
+    command = fmt.normalize_action(step.action) if step.action else ""
+    grounded_from = None
+    if decoding.ground_actions and command and admissible:
+        grounded = ground_action(command, admissible)
+        if grounded != command:
+            grounded_from = step.action
+            step = Step(reasoning=step.reasoning, action=grounded, observation="")
+            command = grounded
+    turn = Turn(
+        reasoning=step.reasoning,
+        action=step.action,
+        command=command,
+        raw=text,
+        parsed=parsed.ok and bool(step.action),
+        grounded_from=grounded_from,
+    )
+    return turn, fmt.turn_text(step, index)
+
+
 class HFPolicy(Policy):
     """A causal LM that writes ReAct turns in a text format."""
 
@@ -158,38 +199,8 @@ class HFPolicy(Policy):
         return int(torch.multinomial(probs, 1, generator=generator))
 
     def finish_turn(self, episode: _Episode, text: str) -> tuple[Turn, str]:
-        """Parse a finished turn; return it with its canonical text.
-
-        The step keeps the action as the model wrote it (`Search[x]`, `Go to desk 1`): the
-        context shows it and the trajectory records it. The environment receives the
-        format's `normalize_action` of it (`Turn.command`); grounding compares that command
-        with the admissible ones. The canonical text never keeps a layout variant
-        (`Step.written`): what the context shows is always the format's own rendering.
-        """
-        parsed = self.fmt.parse(text)
-        index = len(episode.steps)
-        try:
-            step = Step(reasoning=parsed.reasoning, action=parsed.action or "", observation="")
-            self.fmt.check_step(step, index)
-        except (FormatError, ValueError):  # not representable: an invalid, empty action
-            step = Step(action="", observation="")
-        command = self.fmt.normalize_action(step.action) if step.action else ""
-        grounded_from = None
-        if self.decoding.ground_actions and command and episode.admissible:
-            grounded = ground_action(command, episode.admissible)
-            if grounded != command:
-                grounded_from = step.action
-                step = Step(reasoning=step.reasoning, action=grounded, observation="")
-                command = grounded
-        turn = Turn(
-            reasoning=step.reasoning,
-            action=step.action,
-            command=command,
-            raw=text,
-            parsed=parsed.ok and bool(step.action),
-            grounded_from=grounded_from,
-        )
-        return turn, self.fmt.turn_text(step, index)
+        """Parse a finished turn; return it with its canonical text (see `finish_turn`)."""
+        return finish_turn(self.fmt, self.decoding, len(episode.steps), episode.admissible, text)
 
     def observation_text(self, episode: _Episode) -> str:
         """Text after the last turn: its observation, as the format renders it."""
