@@ -285,5 +285,11 @@ def test_served_champion_plays_an_episode(
     assert answers[0]["text"].startswith(f"> think: {THOUGHT}\nOK.\n> ")
     assert any(a["grounded_from"] for a in answers)
 
+    # params per request; refusals are client errors with the reason
+    start = {"first_observation": first, "steps": []}
+    short = server.invoke({"inputs": [start], "params": {"max_new_tokens": 2}})
+    assert short.json()["predictions"][0]["generated_tokens"] <= 2
     bad = server.invoke({"inputs": [{"first_observation": first, "prompt": "x"}]})
     assert bad.status_code == 400 and "either first_observation" in bad.text
+    records = server.invoke({"dataframe_records": [start]})  # a typed model takes `inputs`
+    assert records.status_code == 400 and "'inputs'" in records.text

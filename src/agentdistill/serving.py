@@ -20,6 +20,8 @@ MLflow's own scoring server serves it:
       "parsed": true, "complete": true, "grounded_from": null, "prompt_tokens": 187,
       "generated_tokens": 12}]}
 
+Requests go under MLflow's `inputs` key (the signature comes from the typed `predict`: the
+server validates each element as an `AgentRequest`; a bad one is a 400 with the reason).
 In Python the same model answers `Tracker().load_model().predict([{"first_observation": ...,
 "steps": [...]}], params={...})` with `AgentTurn` objects.
 
