@@ -134,7 +134,7 @@ def test_trainer_state_round_trips_without_pickle(tmp_path) -> None:
 def test_mlflow_model_loader_refuses_pickled_weights(
     tmp_path, alfworld_tokenizer, loader: str
 ) -> None:
-    from agentdistill import serving, tracking
+    from agentdistill import mlflow_agent, tracking
     from agentdistill.config import FormatConfig
 
     folder = tmp_path / "model"
@@ -145,7 +145,7 @@ def test_mlflow_model_loader_refuses_pickled_weights(
     marker = tmp_path / "ran"
     torch.save({"w": _Payload(marker)}, folder / "pytorch_model.bin")
     context = SimpleNamespace(artifacts={tracking.HF_ARTIFACT: str(folder)}, model_config={})
-    model = getattr(serving, loader, None) or getattr(tracking, loader)
+    model = getattr(mlflow_agent, loader, None) or getattr(tracking, loader)
     with pytest.raises(OSError):
         model().load_context(context)
     assert not marker.exists()

@@ -17,7 +17,7 @@ from mlflow.tracking import MlflowClient
 from transformers import LlamaConfig, LlamaForCausalLM
 
 from agentdistill.config import ConfigError, FormatConfig
-from agentdistill.serving import AgentTurn
+from agentdistill.mlflow_agent import AgentTurn
 from agentdistill.tokenizer import train_byte_level_bpe
 from agentdistill.tracking import (
     OFFLINE_ENV,

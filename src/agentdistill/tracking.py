@@ -21,10 +21,10 @@ input hashes) a finished run with that key is reused instead of logged again; `r
 returns the existing version of a run. The experiment stages (`agentdistill.experiment`) log
 through this class, so the CLI, DVC and Dagster produce the same runs.
 
-The logged checkpoint is an MLflow pyfunc model, `serving.AgentModel`: it carries the Hugging
+The logged checkpoint is an MLflow pyfunc model, `mlflow_agent.AgentModel`: it carries the Hugging
 Face model folder (with the format it was trained in) as the artifact `hf_model` and answers an
 episode so far with its next ReAct turn, as the in-process `HFPolicy` plays it; MLflow's own
-`mlflow models serve` serves it (see `agentdistill.serving`). The folder itself comes back with
+`mlflow models serve` serves it (see `agentdistill.mlflow_agent`). The folder itself comes back with
 `Tracker.download_hf_model(model_uri)`. Models logged before (`HFCausalLM`, greedy
 continuation of prompts) still load.
 
@@ -242,7 +242,7 @@ def _tag_float(tags: Mapping[str, str], key: str) -> float | None:
 class HFCausalLM(mlflow.pyfunc.PythonModel):
     """Pyfunc wrapper of a Hugging Face causal LM folder: greedy continuation of prompts.
 
-    What checkpoints were logged as before `serving.AgentModel`; kept so that those models
+    What checkpoints were logged as before `mlflow_agent.AgentModel`; kept so that those models
     still load (their pickle names this class).
 
     `predict(["prompt", ...])` returns the generated continuations (prompt not included).
@@ -491,7 +491,7 @@ class Tracker:
         `reason_loss`, `act_loss`, `lr`, `tokens_per_s`, `epoch` at its `step`) and the numbers
         of `train_summary.json` as `summary/<name>`; both files also as artifacts under `train/`.
         Checkpoint: `model_dir` (default `train_dir/model`) as the pyfunc model `model`, a
-        `serving.AgentModel` (`model_uri(run_id)` gives its URI for `register`): `decoding` gives
+        `mlflow_agent.AgentModel` (`model_uri(run_id)` gives its URI for `register`): `decoding` gives
         the defaults of its request params (default: greedy, `DecodingConfig`'s budget), `fmt`
         the text format for a folder that records none (one it records must agree; neither:
         `ConfigError`, before anything is logged).
@@ -568,7 +568,7 @@ class Tracker:
         fmt: FormatConfig | None,
     ) -> str:
         from agentdistill.config import resolve_format
-        from agentdistill.serving import DEFAULT_RUNTIME, AgentModel, input_example
+        from agentdistill.mlflow_agent import DEFAULT_RUNTIME, AgentModel, input_example
 
         # Every key a deployment may override at load time must be present here (MLflow
         # ignores unknown keys): the format is None when the folder records it.

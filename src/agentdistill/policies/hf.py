@@ -15,7 +15,7 @@ row sees exactly its own tokens at their own positions.
 The naive session calls `model.generate` on the whole prompt at every step: the baseline the
 benchmark compares against, and the reference the tests check greedy equivalence with.
 
-A stateless caller (the served champion, `agentdistill.serving`) asks for one turn of an
+A stateless caller (the served champion, `agentdistill.mlflow_agent`) asks for one turn of an
 episode it holds itself: `policy.next_turns([EpisodeContext(first_observation, steps,
 admissible)])` opens a session, resumes each episode with its history (its whole context
 encoded at once, as the naive engine does) and decodes one turn with the same protocol.
