@@ -26,11 +26,11 @@ from mlflow.exceptions import MlflowException
 import agentdistill
 from agentdistill.config import FormatConfig
 from agentdistill.environments.registry import make_env
+from agentdistill.mlflow_agent import AgentTurn, default_params
 from agentdistill.models import build_model
 from agentdistill.policies.hf import DecodingConfig
 from agentdistill.records import Task, Trajectory
 from agentdistill.rollout import RolloutConfig, run_rollouts
-from agentdistill.mlflow_agent import AgentTurn, default_params
 from agentdistill.task_data import load_tasks
 from agentdistill.teacher import load_policy
 from agentdistill.tracking import OFFLINE_ENV, Tracker, TrackingConfig

@@ -491,10 +491,10 @@ class Tracker:
         `reason_loss`, `act_loss`, `lr`, `tokens_per_s`, `epoch` at its `step`) and the numbers
         of `train_summary.json` as `summary/<name>`; both files also as artifacts under `train/`.
         Checkpoint: `model_dir` (default `train_dir/model`) as the pyfunc model `model`, a
-        `mlflow_agent.AgentModel` (`model_uri(run_id)` gives its URI for `register`): `decoding` gives
-        the defaults of its request params (default: greedy, `DecodingConfig`'s budget), `fmt`
-        the text format for a folder that records none (one it records must agree; neither:
-        `ConfigError`, before anything is logged).
+        `mlflow_agent.AgentModel` (`model_uri(run_id)` gives its URI for `register`):
+        `decoding` gives the defaults of its request params (default: greedy,
+        `DecodingConfig`'s budget), `fmt` the text format for a folder that records none (one
+        it records must agree; neither: `ConfigError`, before anything is logged).
         """
         if not self.enabled:
             return ""
