@@ -130,18 +130,24 @@ def test_trainer_state_round_trips_without_pickle(tmp_path) -> None:
     fresh.load_state_dict(back["optimizer"])  # loads into a real optimizer
 
 
-def test_mlflow_model_loader_refuses_pickled_weights(tmp_path, alfworld_tokenizer) -> None:
-    from agentdistill.tracking import HF_ARTIFACT, HFCausalLM
+@pytest.mark.parametrize("loader", ["AgentModel", "HFCausalLM"])  # logged now, logged before
+def test_mlflow_model_loader_refuses_pickled_weights(
+    tmp_path, alfworld_tokenizer, loader: str
+) -> None:
+    from agentdistill import mlflow_agent, tracking
+    from agentdistill.config import FormatConfig
 
     folder = tmp_path / "model"
     _tiny(alfworld_tokenizer).save_pretrained(folder)
     save_tokenizer(alfworld_tokenizer, folder)
+    FormatConfig(name="alfworld").save(folder)
     (folder / "model.safetensors").unlink()
     marker = tmp_path / "ran"
     torch.save({"w": _Payload(marker)}, folder / "pytorch_model.bin")
-    context = SimpleNamespace(artifacts={HF_ARTIFACT: str(folder)}, model_config={})
+    context = SimpleNamespace(artifacts={tracking.HF_ARTIFACT: str(folder)}, model_config={})
+    model = getattr(mlflow_agent, loader, None) or getattr(tracking, loader)
     with pytest.raises(OSError):
-        HFCausalLM().load_context(context)
+        model().load_context(context)
     assert not marker.exists()
 
 

@@ -12,9 +12,12 @@ from pathlib import Path
 import mlflow
 import pytest
 import torch
+from mlflow.models import Model
 from mlflow.tracking import MlflowClient
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from agentdistill.config import ConfigError, FormatConfig
+from agentdistill.mlflow_agent import AgentTurn
 from agentdistill.tokenizer import train_byte_level_bpe
 from agentdistill.tracking import (
     OFFLINE_ENV,
@@ -26,6 +29,7 @@ from agentdistill.tracking import (
 from agentdistill.training import TrainConfig, TrainSummary
 
 STEPS = [10, 20, 30, 40]
+REACT = FormatConfig(name="react")
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +49,9 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory):
         yield {"decoy": decoy, "cwd": cwd, "root": tmp_path_factory.mktemp("store")}
 
 
-def write_training_dir(out: Path, seed: int) -> Path:
-    """What `train_lm` leaves: metrics.jsonl, train_summary.json and the HF folder model/."""
+def write_training_dir(out: Path, seed: int, fmt: FormatConfig | None = None) -> Path:
+    """What `train_lm` leaves: metrics.jsonl, train_summary.json and the HF folder model/ with
+    the format it was trained in (`fmt`; None: no record, as in a user's folder)."""
     tokenizer = train_byte_level_bpe(["go to shelf 1", "take apple 2 from table 1"] * 4, 300)
     torch.manual_seed(seed)
     config = LlamaConfig(
@@ -63,6 +68,8 @@ def write_training_dir(out: Path, seed: int) -> Path:
     model_dir = out / "model"
     LlamaForCausalLM(config).save_pretrained(model_dir)
     tokenizer.save_pretrained(model_dir)
+    if fmt is not None:
+        fmt.save(model_dir)
     with (out / "metrics.jsonl").open("w") as handle:
         for step in STEPS:
             record = {
@@ -109,7 +116,7 @@ def trained(tracker: Tracker, train_config: dict, tmp_path_factory) -> dict:
     """Four logged training runs (different seeds)."""
     runs = {}
     for seed in (0, 1, 2, 3):
-        out = write_training_dir(tmp_path_factory.mktemp(f"train{seed}"), seed)
+        out = write_training_dir(tmp_path_factory.mktemp(f"train{seed}"), seed, REACT)
         tags = {"method": "sad", "seed": str(seed), "dagster_run_id": f"dg-{seed}"}
         runs[seed] = tracker.log_training(f"sad-seed{seed}", train_config, out, tags)
     return runs
@@ -314,7 +321,7 @@ def test_champion_rule_compares_one_profile(tracker: Tracker, trained: dict) -> 
 
 
 def test_training_run_is_logged_once_per_key(tracker: Tracker, tmp_path: Path) -> None:
-    out = write_training_dir(tmp_path / "keyed", seed=7)
+    out = write_training_dir(tmp_path / "keyed", seed=7, fmt=REACT)
     first = tracker.log_training("keyed", {"a": 1}, out, run_key="k-1")
     assert tracker.log_training("keyed", {"a": 1}, out, run_key="k-1") == first
     assert tracker.find_run("k-1") == first
@@ -334,15 +341,38 @@ def test_champion_loads_back(tracker: Tracker, trained: dict, tmp_path: Path) ->
     name = tracker.registered_model
     with tracker.using_store():
         model = mlflow.pyfunc.load_model(f"models:/{name}@champion")
-    outputs = model.predict(["go to shelf", "take apple"])
+    requests = [{"first_observation": "go to shelf", "steps": []}, {"prompt": "take apple\n"}]
+    outputs = model.predict(requests, params={"max_new_tokens": 5})
     assert len(outputs) == 2
-    assert all(isinstance(text, str) for text in outputs)
+    assert all(isinstance(turn, AgentTurn) and turn.generated_tokens <= 5 for turn in outputs)
 
     folder = tracker.download_hf_model(dst=tmp_path / "hf")
     assert (folder / "config.json").is_file()
     assert (folder / "tokenizer.json").is_file()
     reloaded = LlamaForCausalLM.from_pretrained(folder)
     assert sum(p.numel() for p in reloaded.parameters()) > 0
+
+
+def test_checkpoint_needs_a_format(tracker: Tracker, tmp_path: Path) -> None:
+    """An agent is prompted in its training format: a folder without one is refused unless
+    the format is given, before any run is created."""
+    out = write_training_dir(tmp_path / "plain", seed=8)
+    runs = len(tracker.client.search_runs([tracker.experiment_id]))
+    with pytest.raises(ConfigError, match="records no text format"):
+        tracker.log_training("plain", {}, out)
+    assert len(tracker.client.search_runs([tracker.experiment_id])) == runs
+    run_id = tracker.log_training("plain", {}, out, fmt=REACT)
+    model_id = tracker.model_uri(run_id).removeprefix("models:/")
+    location = tracker.client.get_logged_model(model_id).artifact_location
+    mlmodel = Model.load(Path(location.removeprefix("file://"), "MLmodel"))
+    config = mlmodel.flavors["python_function"]["config"]
+    assert config == {"runtime": {"device": "cpu", "dtype": "fp32"}, "format": REACT.model_dump()}
+    assert mlmodel.signature.params.to_dict()[0] == {
+        "name": "max_new_tokens",
+        "default": 96,
+        "shape": None,
+        "type": "long",
+    }
 
 
 def test_process_state_untouched(sandbox) -> None:

@@ -13,16 +13,20 @@ reports) under `mlflow/artifacts/`. Set `tracking_uri` to use a tracking server 
     version = tracker.register(run_id, {"profile": "default", "success_rate": "0.62",
                                         "success_low": "0.54", "parameters": "5300000"})
     champion, reason = tracker.promote_champion(profile="default")
-    tracker.load_model(f"models:/{tracker.registered_model}@champion").predict(["..."])
+    agent = tracker.load_model()                 # models:/agentdistill-alfworld-student@champion
+    agent.predict([{"first_observation": "You are in ...", "steps": []}])  # -> [AgentTurn]
 
 Idempotent logging: with a `run_key` (`fingerprints.run_key` of stage, resolved config and
 input hashes) a finished run with that key is reused instead of logged again; `register`
 returns the existing version of a run. The experiment stages (`agentdistill.experiment`) log
 through this class, so the CLI, DVC and Dagster produce the same runs.
 
-The logged checkpoint is an MLflow pyfunc model (`HFCausalLM`): it carries the Hugging Face
-model folder as the artifact `hf_model` and greedily continues a list of prompts. The folder
-itself comes back with `Tracker.download_hf_model(model_uri)`.
+The logged checkpoint is an MLflow pyfunc model, `mlflow_agent.AgentModel`: it carries the Hugging
+Face model folder (with the format it was trained in) as the artifact `hf_model` and answers an
+episode so far with its next ReAct turn, as the in-process `HFPolicy` plays it; MLflow's own
+`mlflow models serve` serves it (see `agentdistill.mlflow_agent`). The folder itself comes back with
+`Tracker.download_hf_model(model_uri)`. Models logged before (`HFCausalLM`, greedy
+continuation of prompts) still load.
 
 Champion rule (`promote_champion`): candidates are the versions of the registered model (of
 one profile, tag `profile`, when given) whose tag `success_low` (lower bound of the 95%
@@ -57,7 +61,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import mlflow
@@ -67,7 +71,10 @@ from mlflow.models import Model
 from mlflow.tracking import MlflowClient
 from pydantic import Field
 
-from agentdistill.config import Config
+from agentdistill.config import Config, FormatConfig
+
+if TYPE_CHECKING:
+    from agentdistill.policies.hf import DecodingConfig
 
 log = logging.getLogger(__name__)
 
@@ -235,6 +242,9 @@ def _tag_float(tags: Mapping[str, str], key: str) -> float | None:
 class HFCausalLM(mlflow.pyfunc.PythonModel):
     """Pyfunc wrapper of a Hugging Face causal LM folder: greedy continuation of prompts.
 
+    What checkpoints were logged as before `mlflow_agent.AgentModel`; kept so that those models
+    still load (their pickle names this class).
+
     `predict(["prompt", ...])` returns the generated continuations (prompt not included).
     `model_config={"max_new_tokens": N}` (at log or load time) sets the length; default 64.
     """
@@ -282,11 +292,13 @@ class HFCausalLM(mlflow.pyfunc.PythonModel):
 
 
 def _pip_requirements() -> list[str]:
-    """Requirements of `HFCausalLM`, pinned to what runs here (skips MLflow's slow inference)."""
+    """Requirements of the logged model, pinned to what runs here (no slow inference)."""
     from importlib.metadata import PackageNotFoundError, version
 
     pins = []
-    for package in ("mlflow", "torch", "transformers", "tokenizers", "safetensors"):
+    # agentdistill itself must be installed where the model is served (`--env-manager local`)
+    packages = ("mlflow", "torch", "transformers", "tokenizers", "safetensors", "pydantic")
+    for package in (*packages, "rapidfuzz"):
         try:
             pins.append(f"{package}=={version(package)}")
         except PackageNotFoundError:
@@ -465,8 +477,9 @@ class Tracker:
         tags: Mapping[str, Any] | None = None,
         model_dir: str | Path | None = None,
         log_checkpoint: bool = True,
-        max_new_tokens: int = 64,
         run_key: str | None = None,
+        decoding: DecodingConfig | None = None,
+        fmt: FormatConfig | None = None,
     ) -> str:
         """Log one training run of `train_dir` (as written by `training.train_lm`); its run id.
 
@@ -477,8 +490,11 @@ class Tracker:
         the artifact `config.json`). Metrics: every line of `metrics.jsonl` (`loss`,
         `reason_loss`, `act_loss`, `lr`, `tokens_per_s`, `epoch` at its `step`) and the numbers
         of `train_summary.json` as `summary/<name>`; both files also as artifacts under `train/`.
-        Checkpoint: `model_dir` (default `train_dir/model`) as the pyfunc model `model`
-        (`model_uri(run_id)` gives its URI for `register`).
+        Checkpoint: `model_dir` (default `train_dir/model`) as the pyfunc model `model`, a
+        `mlflow_agent.AgentModel` (`model_uri(run_id)` gives its URI for `register`):
+        `decoding` gives the defaults of its request params (default: greedy,
+        `DecodingConfig`'s budget), `fmt` the text format for a folder that records none (one
+        it records must agree; neither: `ConfigError`, before anything is logged).
         """
         if not self.enabled:
             return ""
@@ -486,6 +502,10 @@ class Tracker:
         model_dir = Path(model_dir) if model_dir is not None else train_dir / "model"
         if log_checkpoint and not (model_dir / "config.json").is_file():
             raise FileNotFoundError(f"{model_dir}: no Hugging Face model folder (config.json)")
+        if log_checkpoint:
+            from agentdistill.config import resolve_format
+
+            resolve_format(model_dir, fmt)  # an agent needs its format: fail before a run
         existing = self.find_run(run_key, "training") if run_key else None
         if existing:
             log.info("MLflow: training run %s already logged (run key %s)", existing, run_key)
@@ -516,7 +536,7 @@ class Tracker:
                 if path.is_file():
                     self.client.log_artifact(run_id, str(path), "train")
             if log_checkpoint:
-                self._log_checkpoint(run_id, model_dir, max_new_tokens)
+                self._log_checkpoint(run_id, model_dir, decoding, fmt)
         return run_id
 
     @staticmethod
@@ -540,17 +560,35 @@ class Tracker:
                     metrics.append(Metric(name, value, timestamp, step))
         return metrics
 
-    def _log_checkpoint(self, run_id: str, model_dir: Path, max_new_tokens: int) -> str:
+    def _log_checkpoint(
+        self,
+        run_id: str,
+        model_dir: Path,
+        decoding: DecodingConfig | None,
+        fmt: FormatConfig | None,
+    ) -> str:
+        from agentdistill.config import resolve_format
+        from agentdistill.mlflow_agent import DEFAULT_RUNTIME, AgentModel, input_example
+
+        # Every key a deployment may override at load time must be present here (MLflow
+        # ignores unknown keys): the format is None when the folder records it.
+        model_config = {
+            "runtime": dict(DEFAULT_RUNTIME),
+            "format": fmt.model_dump() if fmt is not None else None,
+        }
         with (
             self.using_store(),
             mlflow.start_run(run_id=run_id, nested=mlflow.active_run() is not None),
         ):
+            # The example's params become the signature's params and their defaults; MLflow
+            # runs the example through the model (a load and one turn) to check it serves.
             info = mlflow.pyfunc.log_model(
                 name=MODEL_NAME,
-                python_model=HFCausalLM(),
+                python_model=AgentModel(),
                 artifacts={HF_ARTIFACT: str(model_dir)},
                 pip_requirements=_pip_requirements(),
-                model_config={"max_new_tokens": max_new_tokens},
+                model_config=model_config,
+                input_example=input_example(resolve_format(model_dir, fmt), decoding),
             )
         return info.model_uri
 

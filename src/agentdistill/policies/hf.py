@@ -14,6 +14,11 @@ row sees exactly its own tokens at their own positions.
 
 The naive session calls `model.generate` on the whole prompt at every step: the baseline the
 benchmark compares against, and the reference the tests check greedy equivalence with.
+
+A stateless caller (the served champion, `agentdistill.mlflow_agent`) asks for one turn of an
+episode it holds itself: `policy.next_turns([EpisodeContext(first_observation, steps,
+admissible)])` opens a session, resumes each episode with its history (its whole context
+encoded at once, as the naive engine does) and decodes one turn with the same protocol.
 """
 
 from __future__ import annotations
@@ -69,6 +74,23 @@ class _Episode:
     steps: list[Step] = field(default_factory=list)
     pending: list[int] = field(default_factory=list)  # tokens to feed before generating
     admissible: Sequence[str] | None = None  # the environment's current admissible commands
+    prompt: str | None = None  # a caller's ready prompt standing for the rendered context
+
+
+@dataclass(frozen=True)
+class EpisodeContext:
+    """An episode so far, as a stateless caller hands it over for its next turn."""
+
+    first_observation: str = ""
+    steps: Sequence[Step] = ()
+    """The steps so far, each with its observation, as the context shows them (a grounded
+    step holds the grounded action: the one `Turn.action` gave)."""
+    admissible: Sequence[str] | None = None
+    prompt: str | None = None
+    """A ready prompt (the format's text up to where the turn starts, preamble included)
+    instead of `first_observation` and `steps`; the turn is then parsed as step 0."""
+    task_id: str = "request"
+    """Seeds sampling (`DecodingConfig.seed` + task id), as a rollout of that task does."""
 
 
 def ground_action(action: str, admissible: Sequence[str]) -> str:
@@ -178,12 +200,45 @@ class HFPolicy(Policy):
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def new_episode(
-        self, task: Task, first_observation: str, admissible: Sequence[str] | None = None
+        self,
+        task: Task,
+        first_observation: str,
+        admissible: Sequence[str] | None = None,
+        steps: Sequence[Step] = (),
+        prompt: str | None = None,
     ) -> _Episode:
+        """An episode's state; with `steps` (or a ready `prompt`) one that has a history."""
         generator = torch.Generator().manual_seed(hash_seed(self.decoding.seed, task.task_id))
-        episode = _Episode(task, first_observation, generator, admissible=admissible)
+        episode = _Episode(
+            task, first_observation, generator, list(steps), admissible=admissible, prompt=prompt
+        )
         episode.pending = self.context_ids(episode)
         return episode
+
+    def next_turns(self, contexts: Sequence[EpisodeContext]) -> list[Turn]:
+        """The next turn of each episode given by its history: a one-turn rollout, stateless.
+
+        Each episode is resumed in a fresh session with its whole context encoded at once
+        (`context_ids`, the naive engine's input) and decoded by this policy's engine with the
+        rollout's protocol: stop at the format's turn end, protocol injections, parsing,
+        `normalize_action`, grounding against `admissible`. Greedy turns are those a rollout
+        of the same episode decodes. Sampled turns are seeded per request, not per episode:
+        they differ from a rollout's after its first turn.
+        """
+        # the engine `session` picks, typed: `resume` belongs to these two sessions only
+        session = CachedSession(self) if self.cached else NaiveSession(self)
+        for slot, context in enumerate(contexts):
+            task = Task(env="request", task_id=context.task_id, split="request", goal="")
+            episode = self.new_episode(
+                task,
+                context.first_observation,
+                context.admissible,
+                context.steps,
+                context.prompt,
+            )
+            session.resume(slot, episode)
+        turns = session.act(list(range(len(contexts))))  # the session is dropped after it
+        return [turns[slot] for slot in range(len(contexts))]
 
     def choose(self, logits: torch.Tensor, generator: torch.Generator) -> int:
         """Greedy or nucleus sampling from one row of logits."""
@@ -208,7 +263,11 @@ class HFPolicy(Policy):
 
     def context_ids(self, episode: _Episode) -> list[int]:
         """The whole canonical context so far, encoded at once (the naive engine's input)."""
-        ids = self.encode(self.fmt.prompt(episode.first_observation, episode.steps, self.preamble))
+        if episode.prompt is not None:  # a caller's prompt: one turn only (`next_turns`)
+            text = episode.prompt
+        else:
+            text = self.fmt.prompt(episode.first_observation, episode.steps, self.preamble)
+        ids = self.encode(text)
         if self.decoding.add_bos and self.tokenizer.bos_token_id is not None:
             ids.insert(0, self.tokenizer.bos_token_id)
         return ids
@@ -319,9 +378,13 @@ class CachedSession(PolicySession):
     def start(
         self, slot: int, task: Task, first_observation: str, admissible: Sequence[str] | None
     ) -> None:
+        self.resume(slot, self.policy.new_episode(task, first_observation, admissible))
+
+    def resume(self, slot: int, episode: _Episode) -> None:
+        """Begin `episode` (from `HFPolicy.new_episode`, maybe with a history) in `slot`."""
         if self.cache is not None:
             raise RuntimeError("CachedSession runs episodes in waves: start them all first")
-        self.episodes[slot] = self.policy.new_episode(task, first_observation, admissible)
+        self.episodes[slot] = episode
         self.rows.append(slot)
         self.positions.append(0)
         self.mask = torch.zeros((len(self.rows), 0), dtype=torch.long)
@@ -472,7 +535,11 @@ class NaiveSession(PolicySession):
     def start(
         self, slot: int, task: Task, first_observation: str, admissible: Sequence[str] | None
     ) -> None:
-        self.episodes[slot] = self.policy.new_episode(task, first_observation, admissible)
+        self.resume(slot, self.policy.new_episode(task, first_observation, admissible))
+
+    def resume(self, slot: int, episode: _Episode) -> None:
+        """Begin `episode` (from `HFPolicy.new_episode`, maybe with a history) in `slot`."""
+        self.episodes[slot] = episode
 
     @torch.no_grad()
     def act(self, slots: Sequence[int]) -> dict[int, Turn]:
