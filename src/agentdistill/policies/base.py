@@ -13,6 +13,7 @@ batch them), reports each observation back, and closes episodes as they end:
 
 from __future__ import annotations
 
+import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -87,3 +88,9 @@ class Policy(ABC):
     @abstractmethod
     def session(self, batch_size: int) -> PolicySession:
         """A session able to run up to `batch_size` episodes at once."""
+
+
+def hash_seed(seed: int, key: str) -> int:
+    """A stable per-episode seed (Python's hash() of str is salted per process)."""
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "little")

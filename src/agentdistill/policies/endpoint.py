@@ -58,8 +58,7 @@ from pydantic import Field, JsonValue
 
 from agentdistill.config import Config
 from agentdistill.formats import ReactFormat
-from agentdistill.policies.base import Policy, PolicySession, Turn
-from agentdistill.policies.expert import hash_seed
+from agentdistill.policies.base import Policy, PolicySession, Turn, hash_seed
 from agentdistill.policies.hf import DecodingConfig, finish_turn
 from agentdistill.records import PolicyInfo, Step, Task
 

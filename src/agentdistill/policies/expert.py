@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pydantic import JsonValue
 
 from agentdistill.environments.alfworld.expert import AlfworldExpert, ExpertError
-from agentdistill.policies.base import Policy, PolicySession, Turn
+from agentdistill.policies.base import Policy, PolicySession, Turn, hash_seed
 from agentdistill.records import PolicyInfo, Step, Task
 
 EXPERTS = {"alfworld": AlfworldExpert}
@@ -104,11 +104,3 @@ class _ExpertSession(PolicySession):
     def finish(self, slot: int) -> None:
         for table in (self.experts, self.rngs, self.admissible, self.previous):
             table.pop(slot, None)
-
-
-def hash_seed(seed: int, key: str) -> int:
-    """A stable per-episode seed (Python's hash() of str is salted per process)."""
-    import hashlib
-
-    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
-    return int.from_bytes(digest[:4], "little")

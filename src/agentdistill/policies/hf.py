@@ -41,8 +41,7 @@ from transformers.cache_utils import DynamicLayer
 from agentdistill.config import Config
 from agentdistill.fingerprints import model_sha256
 from agentdistill.formats import FormatError, ReactFormat
-from agentdistill.policies.base import Policy, PolicySession, Turn
-from agentdistill.policies.expert import hash_seed
+from agentdistill.policies.base import Policy, PolicySession, Turn, hash_seed
 from agentdistill.records import PolicyInfo, Step, Task
 
 log = logging.getLogger(__name__)

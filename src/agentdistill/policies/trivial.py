@@ -16,8 +16,7 @@ from collections.abc import Sequence
 
 from pydantic import JsonValue
 
-from agentdistill.policies.base import Policy, PolicySession, Turn
-from agentdistill.policies.expert import hash_seed
+from agentdistill.policies.base import Policy, PolicySession, Turn, hash_seed
 from agentdistill.records import PolicyInfo, Step, Task
 
 TRIVIAL_POLICIES: tuple[str, ...] = ("random_admissible", "repeat_first")
