@@ -50,6 +50,7 @@ from agentdistill.models import (
 )
 from agentdistill.records import Trajectory
 from agentdistill.run_folder import claim_run_folder
+from agentdistill.runtime import RuntimeConfig, on_main, start_processes
 from agentdistill.segmentation import Batch, Segmentation
 from agentdistill.tokenizer import load_tokenizer
 from agentdistill.training import (
@@ -104,6 +105,11 @@ class DistillConfig(Config):
     )
     student_seed: int = Field(default=0, description="Seed of the student's initialisation.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation.")
+    runtime: RuntimeConfig = Field(
+        default_factory=RuntimeConfig,
+        description="Device and precision of the teacher (cache or online) and the student, "
+        "and the student's gradient accumulation.",
+    )
 
 
 class DistillSummary(BaseModel):
@@ -226,10 +232,11 @@ def distill_identity(
     fmt: FormatConfig,
 ) -> dict[str, Any]:
     """What defines a distillation run: method and loss settings, student, optimisation,
+    precision and micro-batches per step (not the device: `RuntimeConfig.identity`),
     format, the teacher's weights and the trajectories."""
-    settings = config.model_dump(mode="json", exclude={"train"})
+    settings = config.model_dump(mode="json", exclude={"train", "runtime"})
     return {
-        **train_identity(config.train, fmt, trajectories),
+        **train_identity(config.train, fmt, trajectories, config.runtime),
         "distill": settings,
         "teacher_sha256": model_sha256(teacher_dir),
     }
@@ -255,14 +262,22 @@ def distill(
 
     `out_dir/run.json` records the run (`distill_identity`): resuming a folder that holds
     another run (other method, settings, teacher or data) is refused unless `restart`.
+
+    `config.runtime` loads the teacher on the device in its dtype and trains the student
+    (see `train_lm`). Launched with several processes, rank 0 alone claims the folder,
+    builds the teacher cache and writes the summary; the others wait for it, then read
+    the cache and train their share of every step.
     """
     out = Path(out_dir)
     if not trajectories:
         raise ValueError("no teacher trajectories to distil from")
+    runtime = config.runtime
+    runtime.check_training()
+    start_processes(runtime)
     fmt = resolve_format(teacher_dir, fmt)
     identity = distill_identity(config, teacher_dir, trajectories, fmt)
-    claim_run_folder(out, identity, DISTILL_OWNED, restart=restart, what="distillation run")
-    teacher = load_model(teacher_dir).eval()
+    on_main(lambda: claim_run_folder(out, identity, DISTILL_OWNED, restart, "distillation run"))
+    teacher = load_model(teacher_dir, dtype=runtime.torch_dtype, device=runtime.check()).eval()
     tokenizer = load_tokenizer(teacher_dir)
     student = build_student(config, tokenizer)
     student_tokenizer = tokenizer if config.student in PRESETS else load_tokenizer(config.student)
@@ -278,19 +293,27 @@ def distill(
     if needs_cache or config.curriculum:
         began = time.perf_counter()
         segs = segmented[0]
-        cache = build_teacher_cache(
-            teacher,
-            segs,
-            cache_dir or out / "teacher_cache",
-            k=config.top_k,
-            temperature=config.temperature,
-            pad_id=tokenizer.pad_token_id or 0,
-            show_progress=show_progress,
+        cache_path = Path(cache_dir or out / "teacher_cache")
+        built = on_main(
+            lambda: build_teacher_cache(
+                teacher,
+                segs,
+                cache_path,
+                k=config.top_k,
+                temperature=config.temperature,
+                pad_id=tokenizer.pad_token_id or 0,
+                show_progress=show_progress,
+                runtime=runtime,
+            )
         )
+        cache = built if built is not None else TeacherCache.load(cache_path)
         cache_s = time.perf_counter() - began
         if config.curriculum:
             order = curriculum_order(segs, np.asarray(cache.entropy), config)
-    loss_fn = loss_fn_for(config, teacher, cache if needs_cache else None)
+    online = config.method in KL_METHODS and config.teacher_source == "online"
+    loss_fn = loss_fn_for(config, teacher if online else None, cache if needs_cache else None)
+    if not online:
+        teacher = None  # its targets are in the cache: free its memory (a GPU's) for training
     log.info(
         "distilling %s: student %d parameters, teacher %d",
         config.method,
@@ -309,6 +332,7 @@ def distill(
         order=order,
         segmented=segmented,
         identity=identity,
+        runtime=runtime,
     )
     student_parameters = count_parameters(student)
     result = DistillSummary(
@@ -322,5 +346,7 @@ def distill(
         train=summary,
         model_dir=summary.model_dir,
     )
-    write_text_atomic(out / "distill_summary.json", result.model_dump_json(indent=2))
+    on_main(
+        lambda: write_text_atomic(out / "distill_summary.json", result.model_dump_json(indent=2))
+    )
     return result
