@@ -37,6 +37,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import track
 from rich.table import Table
+from transformers.utils import logging as hf_logging
 
 from agentdistill.config import ConfigError, FormatConfig, load_config
 from agentdistill.formats import FORMAT_NAMES, FormatError, ReactFormat
@@ -188,6 +189,7 @@ def main(
     level = logging.DEBUG if verbose else logging.INFO
     if not is_main_process():  # in a launched job rank 0 speaks for all: the rest warn only
         level = logging.WARNING
+        hf_logging.disable_progress_bar()
     logging.basicConfig(
         level=level,
         format="%(message)s",

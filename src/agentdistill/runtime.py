@@ -298,6 +298,15 @@ def barrier() -> None:
         torch.distributed.barrier()
 
 
+def main_value(value: float) -> float:
+    """Rank 0's `value` on every process (float64; `value` itself in a single process)."""
+    if not _initialized() or world_size() <= 1:
+        return value
+    tensor = torch.tensor([value], dtype=torch.float64, device=_collective_device())
+    torch.distributed.broadcast(tensor, src=0)
+    return float(tensor.item())
+
+
 def main_decides(value: bool) -> bool:
     """Rank 0's `value` on every process: a branch around collective work must go the same
     way everywhere (a file rank 0 is about to write may already exist for a slower rank)."""

@@ -62,6 +62,7 @@ from agentdistill.runtime import (
     all_reduce_sum,
     is_main_process,
     main_decides,
+    main_value,
     make_accelerator,
     on_main,
     rank,
@@ -577,6 +578,8 @@ def train_lm(
                 }
                 on_main(lambda s=trainer_state: _save_checkpoint(checkpoint, model, tokenizer, s))
     trained.eval()
+    if processes > 1 and not fsdp:
+        _check_replicas(model)
     final = out / "model"
     # FSDP gathers the full weights (every process takes part); the others save their own
     weights = accelerator.get_state_dict(trained) if fsdp else None
@@ -602,6 +605,19 @@ def train_lm(
 
     on_main(finish)
     return summary
+
+
+def _check_replicas(model: Any) -> None:
+    """Fail unless every process holds rank 0's weights (data parallelism's promise): each
+    compares its float64 checksum with rank 0's, and all fail if one differs."""
+    with torch.no_grad():
+        checksum = float(sum(p.double().sum() for p in model.parameters()))
+    reference = main_value(checksum)
+    if all_reduce_sum([float(reference != checksum)])[0]:
+        raise RuntimeError(
+            f"process {rank()}: the processes' weights differ after training (checksum here "
+            f"{checksum!r}, rank 0's {reference!r})"
+        )
 
 
 def _is_fsdp(accelerator: Any) -> bool:
