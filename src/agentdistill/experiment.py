@@ -321,6 +321,12 @@ def make_tracker(config: ExperimentConfig) -> Tracker:
     return Tracker(settings, env=config.env)
 
 
+PLACEMENT = {"runtime": {"device", "collective_timeout_s"}}
+"""Runtime fields that do not change what a training run produces: left out of its logged
+settings and so of its MLflow run key (a run trained on a GPU, its stage re-run on a CPU,
+is the same run, as its `run.json` says)."""
+
+
 def _base_tags(config: ExperimentConfig, tags: Mapping[str, str] | None) -> dict[str, str]:
     return {"profile": config.name, "env": config.env, **(tags or {})}
 
@@ -402,7 +408,8 @@ def run_teacher(
                           restart=restart)  # fmt: skip
         _timed(paths, "teacher", began)
     tracker = tracker or make_tracker(config)
-    logged = {"teacher": settings.model_dump(mode="json"), "format": _fmt_dump(config)}
+    logged = {"teacher": settings.model_dump(mode="json", exclude=PLACEMENT),
+              "format": _fmt_dump(config)}  # fmt: skip
     key = run_key("teacher", {**logged, "profile": config.name}, {"train_tasks": tasks.sha256})
     run_id = tracker.log_training(
         "teacher",
@@ -678,7 +685,8 @@ def run_student(
         )  # fmt: skip
         _timed(paths, f"student:{name}", began)
     tracker = tracker or make_tracker(config)
-    logged = {"distill": settings.model_dump(mode="json"), "format": _fmt_dump(config)}
+    logged = {"distill": settings.model_dump(mode="json", exclude=PLACEMENT),
+              "format": _fmt_dump(config)}  # fmt: skip
     inputs = {
         "trajectories": file_sha256(paths.distill_data),
         "teacher": model_sha256(teacher_dir(config, paths)),
