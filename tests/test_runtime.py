@@ -14,6 +14,7 @@ Tolerances (asserted below):
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -235,8 +236,11 @@ def test_bf16_student_trains_resumes_and_refuses_another_dtype(
                  show_progress=False)  # fmt: skip
 
 
-def test_autocast_trains_fp32_master_weights(tmp_path, expert_train, alfworld_tokenizer) -> None:
-    mixed = RuntimeConfig(device="cpu", dtype="bf16", autocast=True)
+@pytest.mark.parametrize("dtype", ["bf16", "fp16"])
+def test_autocast_trains_fp32_master_weights(
+    tmp_path, dtype, expert_train, alfworld_tokenizer
+) -> None:
+    mixed = RuntimeConfig(device="cpu", dtype=dtype, autocast=True)
     model = student(alfworld_tokenizer)
     seen: list[torch.dtype] = []
 
@@ -244,11 +248,39 @@ def test_autocast_trains_fp32_master_weights(tmp_path, expert_train, alfworld_to
         seen.append(model.lm_head(torch.ones(1, 64)).dtype)  # an fp32 layer under autocast
         return span_losses(model, batch)
 
-    train_lm(model, alfworld_tokenizer, expert_train[:8], config(max_steps=2), tmp_path, FMT,
-             loss_fn=recording_loss, runtime=mixed, show_progress=False)  # fmt: skip
-    assert model.dtype == torch.float32 and torch.bfloat16 in seen
+    summary = train_lm(model, alfworld_tokenizer, expert_train[:8], config(max_steps=2),
+                       tmp_path, FMT, loss_fn=recording_loss, runtime=mixed,
+                       show_progress=False)  # fmt: skip
+    assert model.dtype == torch.float32 and set(seen) == {mixed.torch_dtype}
+    assert math.isfinite(summary.final_loss)
     run = json.loads((tmp_path / "run.json").read_text())["identity"]
     assert run["runtime"]["autocast"] is True
+    state = load_trainer_state(tmp_path / "checkpoint")
+    assert ("grad_scaler" in state) == (dtype == "fp16")  # fp16's loss scale resumes too
+
+
+def test_a_policy_runs_in_its_runtime(tmp_path, alfworld_tokenizer, small_suite) -> None:
+    from agentdistill.environments.registry import make_env
+    from agentdistill.policies.hf import DecodingConfig
+    from agentdistill.rollout import RolloutConfig, run_rollouts
+    from agentdistill.teacher import load_policy
+
+    student(alfworld_tokenizer, seed=2).save_pretrained(tmp_path)
+    alfworld_tokenizer.save_pretrained(tmp_path)
+    fmt, decoding = FMT.build(), DecodingConfig(max_turn_tokens=8)
+    plain = load_policy(tmp_path, fmt, decoding)
+    bf16 = load_policy(tmp_path, fmt, decoding, runtime=RuntimeConfig(device="cpu", dtype="bf16"))
+    assert bf16.model.dtype == torch.bfloat16 and bf16.device.type == "cpu"
+    # another precision decodes other turns: a partial rollout of one is not resumed by the other
+    assert "dtype" in bf16.settings and "dtype" not in plain.settings
+    tasks = small_suite.tasks("valid_unseen")[:2]
+    quiet = RolloutConfig(show_progress=False, max_steps=2)
+    cached = run_rollouts(bf16, lambda: make_env("alfworld"), tasks, quiet)
+    naive = load_policy(tmp_path, fmt, decoding, cached=False,
+                        runtime=RuntimeConfig(device="cpu", dtype="bf16"))  # fmt: skip
+    again = run_rollouts(naive, lambda: make_env("alfworld"), tasks, quiet)
+    # both engines run in bf16 (their turns may differ in the last bits: not compared)
+    assert [len(t.steps) for t in cached] == [len(t.steps) for t in again] == [2, 2]
 
 
 # ---- gradient accumulation -----------------------------------------------------------------
