@@ -404,8 +404,11 @@ def train_lm(
     `restart`, which deletes its checkpoint, metrics and model and starts over.
     """
     out = Path(out_dir)
+    placed = runtime is None  # the model stays where it is (on its GPU index, say)
     runtime = runtime or RuntimeConfig.of_model(model)
     device = runtime.check_training()
+    if placed:
+        device = next(iter(model.parameters())).device
     start_processes(runtime)
     processes, this_rank, main = world_size(), rank(), is_main_process()
     if identity is None:
@@ -435,7 +438,7 @@ def train_lm(
     fsdp = accelerator is not None and _is_fsdp(accelerator)
     if fsdp:  # FSDP shards the weights onto the devices itself: they wait on the CPU
         model.to(dtype=runtime.train_dtype)
-    else:
+    elif not placed:
         runtime.place(model, training=True)
     resume = main_decides(has_trainer_state(checkpoint))
     state: dict[str, Any] = {}
