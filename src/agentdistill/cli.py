@@ -45,11 +45,13 @@ from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import track
 from rich.table import Table
+from transformers.utils import logging as hf_logging
 
 from agentdistill.config import ConfigError, FormatConfig, load_config
 from agentdistill.formats import FORMAT_NAMES, FormatError, ReactFormat
 from agentdistill.inputs import InputLimits, read_trajectories
 from agentdistill.records import ReadReport, RecordFileError, Task, Trajectory
+from agentdistill.runtime import RuntimeConfig, is_main_process
 from agentdistill.segment_view import (
     SegmentReportConfig,
     html_page,
@@ -122,6 +124,41 @@ RestartOpt = Annotated[
 DataOpt = Annotated[
     Path, typer.Option("--data", help="Folder of the task files (<env>/<split>.jsonl).")
 ]
+DeviceOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--device",
+        help="Where models run: auto (a GPU when there is one), cpu, cuda, mps; the same as "
+        "--set runtime.device=... (default: the config's, else auto).",
+    ),
+]
+DtypeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--dtype",
+        help="Precision of the weights: fp32, bf16, fp16; the same as --set runtime.dtype=... "
+        "(default: the config's, else fp32).",
+    ),
+]
+
+
+def _runtime_overrides(device: str | None, dtype: str | None) -> list[str]:
+    """--device/--dtype as `runtime.*` config overrides (validated with the config)."""
+    given = {"device": device, "dtype": dtype}
+    return [f"runtime.{key}={value}" for key, value in given.items() if value is not None]
+
+
+def _runtime(device: str | None, dtype: str | None) -> RuntimeConfig:
+    """The runtime setting of a command without a config (rollout, benchmark)."""
+    given = {key: value for key, value in {"device": device, "dtype": dtype}.items() if value}
+    try:
+        return RuntimeConfig.model_validate(given)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"--{err['loc'][0]}: {err['msg']}" for err in exc.errors(include_url=False)
+        )
+        raise _fail(problems) from exc
+
 
 # Reading trajectory files: the same options, with the same help, on every command that reads.
 SKIP_HINT = "(use --skip-invalid to skip bad lines and count them)"
@@ -157,8 +194,12 @@ def _format(name: str | None, preamble: Path | None) -> FormatConfig | None:
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs.")] = False,
 ) -> None:
+    level = logging.DEBUG if verbose else logging.INFO
+    if not is_main_process():  # in a launched job rank 0 speaks for all: the rest warn only
+        level = logging.WARNING
+        hf_logging.disable_progress_bar()
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=level,
         format="%(message)s",
         handlers=[RichHandler(console=err_console, show_path=False)],
     )
@@ -683,18 +724,22 @@ def teacher_train(
     preamble: PreambleOpt = None,
     data: DataOpt = Path("data"),
     restart: RestartOpt = False,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Bootstrap the teacher: expert data -> tokenizer -> teacher preset trained on it.
 
     The format (and preamble) is recorded in the model folder: rollouts, distillation and
     benchmarks then prompt the teacher exactly as it was trained. Running it again on the
     same --out resumes the run if its settings and data are the same, and refuses otherwise.
+    Launched by `accelerate launch` or `torchrun`, the processes train it data-parallel.
     """
     from agentdistill.task_data import load_tasks
     from agentdistill.teacher import TeacherConfig, bootstrap_teacher
 
     try:
-        cfg = load_config(TeacherConfig, config, set_)
+        overrides = [*(set_ or []), *_runtime_overrides(device, dtype)]
+        cfg = load_config(TeacherConfig, config, overrides)
         fmt = _format(format, preamble)
         assert fmt is not None
         tasks = load_tasks(env_name, "train", data, limit=cfg.train_tasks)
@@ -710,7 +755,8 @@ def teacher_train(
         "train tokens/s": f"{result.train.tokens_per_s:,.0f}",
         "train wall time": f"{result.train.wall_s:.0f} s",
     }
-    console.print(_summary_table(f"teacher -> {result.model_dir}", rows))
+    if is_main_process():
+        console.print(_summary_table(f"teacher -> {result.model_dir}", rows))
 
 
 def _endpoint_policy(config: Any, fmt: FormatConfig | None) -> Any:
@@ -781,6 +827,8 @@ def rollout(
             "and one of another is an error."
         ),
     ] = False,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Roll out a policy on a split; write validated trajectories and print a summary.
 
@@ -825,7 +873,12 @@ def rollout(
         else:
             fmt = resolve_format(policy, _format(format, preamble))
             chosen = load_policy(
-                policy, fmt.build(), decoding, preamble=fmt.preamble, cached=not naive
+                policy,
+                fmt.build(),
+                decoding,
+                preamble=fmt.preamble,
+                cached=not naive,
+                runtime=_runtime(device, dtype),
             )
     except (ValueError, FileNotFoundError, RecordFileError) as exc:
         raise _fail(str(exc)) from exc
@@ -935,6 +988,8 @@ def distill_cmd(
     max_steps: MaxStepsOpt = _LIMITS.max_steps,
     max_tokens: MaxTokensOpt = _LIMITS.max_tokens,
     allow_unknown_env: AllowUnknownEnvOpt = _LIMITS.allow_unknown_env,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Distil a student from teacher trajectories (method and losses from the config).
 
@@ -947,6 +1002,8 @@ def distill_cmd(
     and seqkd_span run on the trajectories alone: the format is --format (default react)
     with --preamble, the student's tokenizer --tokenizer, the student folder's own, or one
     trained on the trajectories (--vocab-size); --max-tokens applies when it is given.
+
+    Launched by `accelerate launch` or `torchrun`, the processes train it data-parallel.
     """
     from agentdistill.config import resolve_format
     from agentdistill.distillation.trainer import DistillConfig, check_teacher_free, distill
@@ -955,7 +1012,8 @@ def distill_cmd(
     limits = _limits(max_line_bytes, max_steps, allow_unknown_env, max_tokens)
     tokenizer: Any = None
     try:
-        cfg = load_config(DistillConfig, config, set_)
+        overrides = [*(set_ or []), *_runtime_overrides(device, dtype)]
+        cfg = load_config(DistillConfig, config, overrides)
         if teacher is None:
             check_teacher_free(cfg)
             text = preamble.read_text(encoding="utf-8") if preamble is not None else ""
@@ -1000,7 +1058,8 @@ def distill_cmd(
         "train tokens/s": f"{result.train.tokens_per_s:,.0f}",
         "wall time (cache + train)": f"{result.cache_s:.0f} s + {result.train.wall_s:.0f} s",
     }
-    console.print(_summary_table(f"{cfg.method} student -> {result.model_dir}", rows))
+    if is_main_process():
+        console.print(_summary_table(f"{cfg.method} student -> {result.model_dir}", rows))
 
 
 def _metrics_table(title: str, results: Sequence[BenchmarkLike]) -> Table:
@@ -1025,6 +1084,8 @@ def benchmark_cmd(
     format: ModelFormatOpt = None,
     preamble: PreambleOpt = None,
     data: DataOpt = Path("data"),
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """Benchmark a model: success, steps, reasoning length, CoT match, invalid actions (CIs).
 
@@ -1040,7 +1101,14 @@ def benchmark_cmd(
     try:
         cfg = load_config(BenchmarkConfig, config, set_)
         fmt = resolve_format(model, _format(format, preamble))
-        policy = load_policy(model, fmt.build(), cfg.decoding, preamble=fmt.preamble, name=name)
+        policy = load_policy(
+            model,
+            fmt.build(),
+            cfg.decoding,
+            preamble=fmt.preamble,
+            name=name,
+            runtime=_runtime(device, dtype),
+        )
         tasks = load_tasks(env_name, cfg.split, data, limit=cfg.limit)
         ref = read_trajectories(reference) if reference is not None else None
         result = benchmark_model(policy, tasks, out, cfg, env=env_name, reference=ref)
@@ -1060,18 +1128,26 @@ def experiment_cmd(
     track: Annotated[
         bool, typer.Option("--track/--no-track", help="Log runs to MLflow (the profile's store).")
     ] = True,
+    device: DeviceOpt = None,
+    dtype: DtypeOpt = None,
 ) -> None:
     """The whole experiment: tasks, teacher, teacher benchmark (floor), rollouts, segments,
     students, benchmarks, report; every stage logs its MLflow runs (idempotently)."""
     from agentdistill.experiment import STAGES, ExperimentConfig, run_experiment
 
     try:
-        overrides = [*(set_ or []), *([] if track else ["tracking.enabled=false"])]
+        overrides = [
+            *(set_ or []),
+            *([] if track else ["tracking.enabled=false"]),
+            *_runtime_overrides(device, dtype),
+        ]
         cfg = load_config(ExperimentConfig, config, overrides)
         paths = run_experiment(cfg, out, stage or STAGES)
     except (ConfigError, ValueError, FileNotFoundError, RecordFileError, RuntimeError) as exc:
         raise _fail(str(exc)) from exc
     report = paths.report / "report.md"
+    if not is_main_process():
+        return
     if report.exists() and (not stage or "report" in stage):
         typer.echo(report.read_text())  # plain: markdown tables must not be re-wrapped
     console.print(f"artifacts under {paths.root}")

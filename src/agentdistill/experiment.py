@@ -66,6 +66,13 @@ from agentdistill.policies.trivial import TRIVIAL_POLICIES, TrivialPolicy
 from agentdistill.records import Task, Trajectory, write_jsonl
 from agentdistill.rollout import RolloutConfig, progress_path, run_rollouts, summarize
 from agentdistill.run_folder import claim_run_folder, conflicts
+from agentdistill.runtime import (
+    RuntimeConfig,
+    is_main_process,
+    main_decides,
+    on_main,
+    start_processes,
+)
 from agentdistill.segmentation import Segmentation
 from agentdistill.task_data import DEFAULT_DATA_DIR, TaskFile, load_tasks
 from agentdistill.teacher import (
@@ -196,6 +203,24 @@ class ExperimentConfig(Config):
     tracking: TrackingConfig = Field(
         default_factory=TrackingConfig, description="MLflow store, registry and champion rule."
     )
+    runtime: RuntimeConfig = Field(
+        default_factory=RuntimeConfig,
+        description="Device and precision of every stage (teacher training, rollouts, the "
+        "teacher cache, students, benchmarks). What a profile sets under teacher.runtime or "
+        "distill.runtime overrides it, field by field, for that training.",
+    )
+
+    def teacher_config(self) -> TeacherConfig:
+        """The teacher's bootstrap settings, with the profile's runtime applied."""
+        return self.teacher.model_copy(
+            update={"runtime": self.runtime.merged(self.teacher.runtime)}
+        )
+
+    @property
+    def distill_runtime(self) -> RuntimeConfig:
+        """The students' runtime (and so the teacher cache's: built in the same precision,
+        it is the cache every student reads)."""
+        return self.runtime.merged(self.distill.runtime)
 
     def students(self) -> list[tuple[str, Method, int]]:
         """(name, method, seed) of every student, e.g. ('sad-s0', 'sad', 0)."""
@@ -210,6 +235,7 @@ class ExperimentConfig(Config):
                 "method": method,
                 "student_seed": seed,
                 "train": self.distill.train.model_copy(update={"seed": seed}),
+                "runtime": self.distill_runtime,
             }
         )
 
@@ -253,7 +279,10 @@ class StageTiming(BaseModel):
 
 
 def _timed(paths: ExperimentPaths, stage: str, began: float) -> None:
-    """Append a stage's wall time to `timings.jsonl` (the default run's time budget)."""
+    """Append a stage's wall time to `timings.jsonl` (the default run's time budget); rank 0
+    alone writes it when the experiment runs in several processes."""
+    if not is_main_process():
+        return
     paths.root.mkdir(parents=True, exist_ok=True)
     with (paths.root / "timings.jsonl").open("a") as handle:
         handle.write(
@@ -280,13 +309,22 @@ def make_tracker(config: ExperimentConfig) -> Tracker:
     """The experiment's tracker (its registered model is the environment's).
 
     `$MLFLOW_TRACKING_URI`, when set, replaces a profile that names no tracking URI (as in
-    Dagster's `MLflowResource`): the CLI, DVC and Dagster then log to the same store.
+    Dagster's `MLflowResource`): the CLI, DVC and Dagster then log to the same store. In a
+    job of several processes only rank 0 logs: the others get a disabled tracker.
     """
     settings = config.tracking
     uri = os.environ.get("MLFLOW_TRACKING_URI")
     if uri and not settings.tracking_uri:
         settings = settings.model_copy(update={"tracking_uri": uri})
+    if not is_main_process():
+        settings = settings.model_copy(update={"enabled": False})
     return Tracker(settings, env=config.env)
+
+
+PLACEMENT = {"runtime": {"device", "collective_timeout_s"}}
+"""Runtime fields that do not change what a training run produces: left out of its logged
+settings and so of its MLflow run key (a run trained on a GPU, its stage re-run on a CPU,
+is the same run, as its `run.json` says)."""
 
 
 def _base_tags(config: ExperimentConfig, tags: Mapping[str, str] | None) -> dict[str, str]:
@@ -330,7 +368,9 @@ def model_policy(
     A model folder that records another format (it was trained with it) is an error.
     """
     fmt = resolve_format(model_dir, config.format)
-    return load_policy(model_dir, fmt.build(), decoding, preamble=fmt.preamble, name=name)
+    return load_policy(
+        model_dir, fmt.build(), decoding, preamble=fmt.preamble, name=name, runtime=config.runtime
+    )
 
 
 @dataclass
@@ -346,7 +386,10 @@ def run_teacher(
     tracker: Tracker | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> TeacherOutcome:
-    """Bootstrap the offline teacher (resumes; skips a finished one); log its training run."""
+    """Bootstrap the offline teacher (resumes; skips a finished one); log its training run.
+
+    In a job of several processes every process trains (data parallel); rank 0 logs.
+    """
     began = time.perf_counter()
     target = teacher_dir(config, paths)
     if config.teacher_model:
@@ -354,17 +397,19 @@ def run_teacher(
             raise FileNotFoundError(f"teacher_model {target}: no config.json there")
         resolve_format(target, config.format)
         return TeacherOutcome(target, "", None)
-    tasks = train_tasks(config, config.teacher.train_tasks)
+    settings = config.teacher_config()
+    tasks = train_tasks(config, settings.train_tasks)
     summary_file = paths.teacher / "teacher_summary.json"
-    identity = teacher_identity(config.teacher, config.format, tasks.tasks)
+    identity = teacher_identity(settings, config.format, tasks.tasks)
     restart = _changed(paths.teacher, identity, TEACHER_OWNED, "teacher")
-    if restart or not summary_file.exists():
-        bootstrap_teacher(
-            config.teacher, paths.teacher, config.format, tasks=tasks.tasks, restart=restart
-        )
+    # rank 0's view decides: the processes must all train, or none
+    if main_decides(restart or not summary_file.exists()):
+        bootstrap_teacher(settings, paths.teacher, config.format, tasks=tasks.tasks,
+                          restart=restart)  # fmt: skip
         _timed(paths, "teacher", began)
     tracker = tracker or make_tracker(config)
-    logged = {"teacher": config.teacher.model_dump(mode="json"), "format": _fmt_dump(config)}
+    logged = {"teacher": settings.model_dump(mode="json", exclude=PLACEMENT),
+              "format": _fmt_dump(config)}  # fmt: skip
     key = run_key("teacher", {**logged, "profile": config.name}, {"train_tasks": tasks.sha256})
     run_id = tracker.log_training(
         "teacher",
@@ -491,6 +536,7 @@ def run_teacher_rollouts(config: ExperimentConfig, paths: ExperimentPaths) -> Pa
         "format": _fmt_dump(config),
         "env": config.env,
         "tasks_sha256": tasks.sha256,
+        **config.runtime.inference_identity(),
     }
     everything = paths.rollouts / "train_all.jsonl"
     owned = (everything.name, progress_path(everything).name, "summary.json",
@@ -540,6 +586,7 @@ def run_segments(config: ExperimentConfig, paths: ExperimentPaths) -> dict[str, 
         "max_length": config.distill.train.max_length,
         "cache": [config.distill.top_k, config.distill.temperature, config.distill.curriculum,
                   sorted(methods & set(KL_METHODS))],
+        **config.distill_runtime.inference_identity(),
     }  # fmt: skip
     restart = _changed(paths.segments, identity, ("summary.json",), "segments")
     if not restart and summary_file.exists():
@@ -559,13 +606,16 @@ def run_segments(config: ExperimentConfig, paths: ExperimentPaths) -> dict[str, 
         "span_coverage": span_coverage(trajectories, segs),
     }
     if methods & set(KL_METHODS) or config.distill.curriculum:
+        # in the students' runtime: the cache they look for has this teacher dtype
+        runtime = config.distill_runtime
         build_teacher_cache(
-            load_model(teacher),
+            load_model(teacher, dtype=runtime.torch_dtype, device=runtime.check()),
             segs,
             paths.teacher_cache,
             k=config.distill.top_k,
             temperature=config.distill.temperature,
             pad_id=tokenizer.pad_token_id or 0,
+            runtime=runtime,
         )
     write_text_atomic(summary_file, json.dumps(summary, indent=2))
     _timed(paths, "segments", began)
@@ -624,7 +674,8 @@ def run_student(
     fmt = resolve_format(teacher, config.format)
     identity = distill_identity(settings, teacher, trajectories, fmt)
     restart = _changed(out, identity, DISTILL_OWNED, f"student {name}")
-    if not restart and (out / "distill_summary.json").exists():
+    # rank 0's view decides: the processes must all train, or none
+    if main_decides(not restart and (out / "distill_summary.json").exists()):
         summary = DistillSummary.model_validate_json((out / "distill_summary.json").read_text())
     else:
         began = time.perf_counter()
@@ -634,7 +685,8 @@ def run_student(
         )  # fmt: skip
         _timed(paths, f"student:{name}", began)
     tracker = tracker or make_tracker(config)
-    logged = {"distill": settings.model_dump(mode="json"), "format": _fmt_dump(config)}
+    logged = {"distill": settings.model_dump(mode="json", exclude=PLACEMENT),
+              "format": _fmt_dump(config)}  # fmt: skip
     inputs = {
         "trajectories": file_sha256(paths.distill_data),
         "teacher": model_sha256(teacher_dir(config, paths)),
@@ -747,6 +799,7 @@ def run_benchmark(
         "env": config.env,
         "tasks_sha256": tasks.sha256,
         "reference_sha256": file_sha256(reference_file) if use_reference else None,
+        **config.runtime.inference_identity(),
     }
     episodes_file = out / f"{config.benchmark.split}.jsonl"
     owned = ("metrics.json", episodes_file.name, progress_path(episodes_file).name)
@@ -903,24 +956,28 @@ def run_experiment(
     if unknown:
         raise ValueError(f"unknown stage(s) {sorted(unknown)}; expected some of {STAGES}")
     paths = ExperimentPaths(root)
+    # Launched with several processes (accelerate, torchrun), the training stages run in all
+    # of them (data parallel); rank 0 alone runs the others while the rest wait.
+    start_processes(config.runtime)
     tracker = tracker or make_tracker(config)
     if "tasks" in stages:
-        run_tasks(config)
+        on_main(lambda: run_tasks(config))
     if "teacher" in stages:
         run_teacher(config, paths, tracker)
     if "teacher_benchmark" in stages:
-        run_teacher_benchmark(config, paths, tracker)
+        on_main(lambda: run_teacher_benchmark(config, paths, tracker))
     if "teacher_rollouts" in stages:
         require_floor(paths)
-        run_teacher_rollouts(config, paths)
+        on_main(lambda: run_teacher_rollouts(config, paths))
     if "segments" in stages:
-        run_segments(config, paths)
+        on_main(lambda: run_segments(config, paths))
     if "students" in stages:
         for _, method, seed in config.students():
             run_student(config, paths, method, seed, tracker)
     if "benchmarks" in stages:
         for name, _, _ in config.students():
-            run_benchmark(config, paths, name, paths.student(name) / "model", tracker)
+            model = paths.student(name) / "model"
+            on_main(lambda n=name, m=model: run_benchmark(config, paths, n, m, tracker))
     if "report" in stages:
-        run_report(config, paths, tracker)
+        on_main(lambda: run_report(config, paths, tracker))
     return paths

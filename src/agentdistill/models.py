@@ -93,9 +93,18 @@ def load_model(
     trust_remote_code: bool = False,
     allow_download: bool = False,
     dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
     **kwargs: Any,
 ) -> PreTrainedModel:
-    """Load any HF causal LM from a folder or (cached) hub name; safetensors only."""
+    """Load any HF causal LM from a folder or (cached) hub name; safetensors only.
+
+    `dtype`: the precision of its weights (None: the checkpoint's). `device`: where they
+    go; a GPU's weights are loaded straight onto it (no full copy in host memory first).
+    With a `RuntimeConfig`: `load_model(path, dtype=runtime.torch_dtype,
+    device=runtime.check())`.
+    """
+    if device is not None and torch.device(device).type != "cpu":
+        kwargs.setdefault("device_map", str(device))
     try:
         return AutoModelForCausalLM.from_pretrained(
             str(name_or_path),

@@ -221,6 +221,27 @@ class Batch:
         """Real (non-padding) tokens in the batch."""
         return int(self.attention_mask.sum())
 
+    def to(self, device: torch.device | str) -> Batch:
+        """The batch with its tensors on `device`; `sequence_index` stays on the CPU (it
+        indexes host data such as the teacher cache's memory-mapped arrays)."""
+        if self.input_ids.device == _as_device(device):
+            return self
+        return Batch(
+            input_ids=self.input_ids.to(device),
+            attention_mask=self.attention_mask.to(device),
+            target_ids=self.target_ids.to(device),
+            target_kinds=self.target_kinds.to(device),
+            trained_mask=self.trained_mask.to(device),
+            target_mask=self.target_mask.to(device),
+            sequence_index=self.sequence_index,
+        )
+
+
+def _as_device(device: torch.device | str) -> torch.device:
+    import torch
+
+    return torch.device(device)
+
 
 def collate(
     segmentations: Sequence[Segmentation],

@@ -29,6 +29,7 @@ from agentdistill.policies.hf import DecodingConfig, HFPolicy
 from agentdistill.records import Task, Trajectory, read_jsonl, write_jsonl
 from agentdistill.rollout import RolloutConfig, run_rollouts
 from agentdistill.run_folder import claim_run_folder, records_sha256
+from agentdistill.runtime import RuntimeConfig, on_main, start_processes, world_size
 from agentdistill.tokenizer import load_tokenizer, save_tokenizer, train_byte_level_bpe
 from agentdistill.training import FREE_ON_RESUME, TrainConfig, TrainSummary, train_lm
 
@@ -53,6 +54,10 @@ class TeacherConfig(Config):
     preset: str = Field(default="teacher", description="Model preset (see models.PRESETS).")
     model_seed: int = Field(default=0, description="Seed of the model's initialisation.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation.")
+    runtime: RuntimeConfig = Field(
+        default_factory=RuntimeConfig,
+        description="Device, precision and gradient accumulation of the teacher's training.",
+    )
 
 
 class TeacherSummary(BaseModel):
@@ -116,10 +121,16 @@ def teacher_identity(
         source = {"tasks_sha256": records_sha256(list(tasks)[: config.train_tasks])}
     else:
         raise ValueError("give the tasks for the expert to play (or an expert file)")
-    settings = config.model_dump(mode="json")
+    settings = config.model_dump(mode="json", exclude={"runtime"})
     for name in FREE_ON_RESUME:
         settings["train"].pop(name, None)
-    return {"teacher": settings, "format": fmt.model_dump(mode="json"), **source}
+    return {
+        "teacher": settings,
+        "format": fmt.model_dump(mode="json"),
+        **source,
+        # precision and micro-batches per step, not the device (see RuntimeConfig.identity)
+        **config.runtime.identity(world_size()),
+    }
 
 
 def bootstrap_teacher(
@@ -137,29 +148,54 @@ def bootstrap_teacher(
     and is recorded in the model folder, so every later use prompts the teacher the same way.
     `out_dir/run.json` records the run (config, format, tasks): a folder holding another one
     is refused (`RunMismatchError`) unless `restart`, which deletes its files and starts over.
+
+    `config.runtime` says where and in what precision the teacher trains. Launched with
+    several processes (accelerate, torchrun), rank 0 alone plays the expert and writes the
+    expert file, tokenizer and summary; the others wait for them, then every process trains
+    its share of each step (see `train_lm`).
     """
     out = Path(out_dir)
     expert_path = Path(expert_file) if expert_file else out / "expert_train.jsonl"
+    config.runtime.check_training()
+    start_processes(config.runtime)
     identity = teacher_identity(config, fmt, tasks, expert_file)
-    claim_run_folder(out, identity, TEACHER_OWNED, restart=restart, what="teacher run")
-    if expert_path.exists():
-        trajectories = read_jsonl(expert_path, Trajectory)[: config.train_tasks]
-    else:
+    on_main(lambda: claim_run_folder(out, identity, TEACHER_OWNED, restart, "teacher run"))
+
+    def play() -> list[Trajectory] | None:
+        if expert_path.exists():
+            return None
         if tasks is None:
             raise ValueError(f"{expert_path}: no expert data, and no tasks to play")
-        tasks = list(tasks)[: config.train_tasks]
-        log.info("playing the expert on %d %s train tasks", len(tasks), tasks[0].env)
-        trajectories = expert_trajectories(
-            tasks, config.expert_seed, expert_path, config.expert_noise
-        )
+        chosen = list(tasks)[: config.train_tasks]
+        log.info("playing the expert on %d %s train tasks", len(chosen), chosen[0].env)
+        return expert_trajectories(chosen, config.expert_seed, expert_path, config.expert_noise)
+
+    played = on_main(play)  # every process reads the file rank 0 wrote, unless it played
+    if played is not None:
+        trajectories = played
+    else:
+        trajectories = read_jsonl(expert_path, Trajectory)[: config.train_tasks]
     tokenizer_dir = out / "tokenizer"
-    if not (tokenizer_dir / "tokenizer.json").exists():
-        build_tokenizer(trajectories, fmt.build(), config.vocab_size, tokenizer_dir, fmt.preamble)
+
+    def tokenizer_files() -> None:
+        if not (tokenizer_dir / "tokenizer.json").exists():
+            build_tokenizer(
+                trajectories, fmt.build(), config.vocab_size, tokenizer_dir, fmt.preamble
+            )
+
+    on_main(tokenizer_files)
     tokenizer = load_tokenizer(tokenizer_dir)
     model = build_model_for_tokenizer(config.preset, tokenizer, config.model_seed)
     # the teacher folder's run.json vouches for the whole run: its training folder follows
     summary = train_lm(
-        model, tokenizer, trajectories, config.train, out / "train", fmt=fmt, restart=restart
+        model,
+        tokenizer,
+        trajectories,
+        config.train,
+        out / "train",
+        fmt=fmt,
+        restart=restart,
+        runtime=config.runtime,
     )
     result = TeacherSummary(
         expert_trajectories=len(trajectories),
@@ -169,7 +205,9 @@ def bootstrap_teacher(
         model_dir=summary.model_dir,
         tokenizer_dir=str(tokenizer_dir),
     )
-    write_text_atomic(out / "teacher_summary.json", result.model_dump_json(indent=2))
+    on_main(
+        lambda: write_text_atomic(out / "teacher_summary.json", result.model_dump_json(indent=2))
+    )
     return result
 
 
@@ -194,9 +232,14 @@ def load_policy(
     name: str | None = None,
     cached: bool = True,
     tokenizer_path: str | Path | None = None,
+    runtime: RuntimeConfig | None = None,
 ) -> HFPolicy:
-    """Any local HF causal LM (ours or a user's) as a ReAct policy."""
-    model = load_model(model_path)
+    """Any local HF causal LM (ours or a user's) as a ReAct policy: on `runtime`'s device
+    with weights in its dtype (None: on the CPU, in the checkpoint's precision)."""
+    if runtime is None:
+        model = load_model(model_path)
+    else:
+        model = load_model(model_path, dtype=runtime.torch_dtype, device=runtime.check())
     tokenizer = load_tokenizer(tokenizer_path or model_path)
     return HFPolicy(
         model,

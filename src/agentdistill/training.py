@@ -18,16 +18,27 @@ checkpoint on resume): `loss` is the objective that was minimised (the loss func
 value, averaged over the steps since the previous line), `reason_loss`,
 `act_loss` (and `other_loss` when other positions carry a loss, as in flat token-level KD)
 the per-position loss averaged over the window's target tokens of that kind.
+
+Device, precision, gradient accumulation and several processes come from one
+`RuntimeConfig` (runtime.py):
+
+    train_lm(model, tok, trajs, config, out_dir, fmt,
+             runtime=RuntimeConfig(device="cuda", dtype="bf16", gradient_accumulation=4))
+
+and the same call runs data-parallel when the command is launched by `accelerate launch` or
+`torchrun` (see `train_lm`: what a step averages, what rank 0 alone does).
 """
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import logging
 import math
 import random
 import shutil
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +57,18 @@ from agentdistill.files import write_text_atomic
 from agentdistill.formats import SpanLabel
 from agentdistill.records import Trajectory
 from agentdistill.run_folder import claim_run_folder, records_sha256
+from agentdistill.runtime import (
+    RuntimeConfig,
+    all_reduce_sum,
+    is_main_process,
+    main_decides,
+    main_value,
+    make_accelerator,
+    on_main,
+    rank,
+    start_processes,
+    world_size,
+)
 from agentdistill.segmentation import (
     Batch,
     Segmentation,
@@ -122,6 +145,17 @@ def span_parts(per_position: torch.Tensor, kinds: torch.Tensor) -> SpanParts:
 _NO_MASKED_LOGITS: set[type] = set()
 
 
+def unwrap(model: Any) -> Any:
+    """The model inside a data-parallel wrapper (DDP, FSDP), or `model` itself."""
+    wrappers: list[type] = [torch.nn.parallel.DistributedDataParallel]
+    fsdp = sys.modules.get("torch.distributed.fsdp")  # not imported: no model is wrapped in it
+    if fsdp is not None:
+        wrappers.append(fsdp.FullyShardedDataParallel)
+    while isinstance(model, tuple(wrappers)):
+        model = model.module
+    return model
+
+
 def _accepts_logits_to_keep(model: Any) -> bool:
     try:
         return "logits_to_keep" in inspect.signature(model.forward).parameters
@@ -139,10 +173,12 @@ def logits_at(model: Any, batch: Batch, positions: torch.Tensor) -> torch.Tensor
     row has a loss.
     """
     inputs = {"input_ids": batch.input_ids, "attention_mask": batch.attention_mask}
-    if not _accepts_logits_to_keep(model):  # every column, then the ones needed
+    # a DDP/FSDP wrapper forwards keyword arguments: ask the model it wraps what it takes
+    core = unwrap(model)
+    if not _accepts_logits_to_keep(core):  # every column, then the ones needed
         return model(**inputs, use_cache=False).logits[:, :-1][positions]
     n = int(positions.sum())
-    if type(model) not in _NO_MASKED_LOGITS:
+    if type(core) not in _NO_MASKED_LOGITS:
         keep = torch.zeros_like(batch.input_ids, dtype=torch.bool)
         keep[:, :-1] = positions
         try:
@@ -151,7 +187,7 @@ def logits_at(model: Any, batch: Batch, positions: torch.Tensor) -> torch.Tensor
             logits = None
         if logits is not None and logits.dim() == 2 and logits.shape[0] == n:
             return logits
-        _NO_MASKED_LOGITS.add(type(model))
+        _NO_MASKED_LOGITS.add(type(core))
     columns = torch.nonzero(positions.any(0), as_tuple=False).squeeze(1)
     logits = model(**inputs, logits_to_keep=columns, use_cache=False).logits
     return logits[positions[:, columns]]
@@ -213,14 +249,20 @@ def span_losses(model: Any, batch: Batch) -> tuple[torch.Tensor, SpanParts]:
 
 
 def _save_checkpoint(
-    path: Path, model: Any, tokenizer: Any, state: dict[str, Any] | None = None
+    path: Path,
+    model: Any,
+    tokenizer: Any,
+    state: dict[str, Any] | None = None,
+    weights: dict[str, torch.Tensor] | None = None,
 ) -> None:
     """Write an HF model folder (plus the trainer state, if given), replacing `path` only
-    when complete. Weights are safetensors and the state safetensors + JSON: no pickle."""
+    when complete. Weights are safetensors and the state safetensors + JSON: no pickle.
+    `weights`: the full state dict when the model's own is sharded (FSDP)."""
     hf_logging.disable_progress_bar()  # a bar per checkpoint would drown the training bar
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)  # safetensors: transformers 5 writes nothing else
+    # safetensors (transformers 5 writes nothing else), in the precision the model trains in
+    model.save_pretrained(tmp, state_dict=weights)
     tokenizer.save_pretrained(tmp)
     if state is not None:
         save_trainer_state(tmp, state)
@@ -239,14 +281,20 @@ FREE_ON_RESUME = ("save_every", "log_every")
 
 
 def train_identity(
-    config: TrainConfig, fmt: FormatConfig, trajectories: Sequence[Trajectory]
+    config: TrainConfig,
+    fmt: FormatConfig,
+    trajectories: Sequence[Trajectory],
+    runtime: RuntimeConfig | None = None,
 ) -> dict[str, Any]:
-    """What defines a training run: its optimisation settings, format and data."""
+    """What defines a training run: its optimisation settings, format and data, and the
+    precision and micro-batches per step it runs with (`RuntimeConfig.identity`: recorded
+    when not the fp32 single-micro-batch default; the device is not part of it)."""
     settings = config.model_dump(mode="json", exclude=set(FREE_ON_RESUME))
     return {
         "train": settings,
         "format": fmt.model_dump(mode="json"),
         "trajectories_sha256": records_sha256(trajectories),
+        **(runtime.identity(world_size()) if runtime is not None else {}),
     }
 
 
@@ -290,6 +338,27 @@ def segment_all(
     return segs, cut
 
 
+def _step_batches(
+    batches: Sequence[list[int]], index: int, micro: int, processes: int, this_rank: int
+) -> list[list[int]]:
+    """The micro-batches this process trains at step `index` of an epoch.
+
+    A step takes `micro * processes` consecutive batches of the epoch's list (the same list,
+    shuffled with the same seed, in every process): process r the r-th run of `micro`.
+    Past the end of the list the epoch wraps around to its start, so every process has as
+    many micro-batches as the others (as torch's DistributedSampler pads a dataset).
+    """
+    first = index * micro * processes + this_rank * micro
+    return [batches[(first + j) % len(batches)] for j in range(micro)]
+
+
+def _add_parts(total: dict[str, list[float]], parts: SpanParts) -> None:
+    for name in PART_NAMES:
+        value, count = parts.get(name, (0.0, 0))
+        total[name][0] += value
+        total[name][1] += count
+
+
 def train_lm(
     model: Any,
     tokenizer: Any,
@@ -303,26 +372,48 @@ def train_lm(
     order: Sequence[int] | None = None,
     segmented: tuple[list[Segmentation], int] | None = None,
     identity: Mapping[str, Any] | None = None,
+    runtime: RuntimeConfig | None = None,
 ) -> TrainSummary:
     """Train `model` on `trajectories`; resumable; returns the run summary.
 
-    `loss_fn(model, batch)` gets a `Batch` whose `sequence_index` holds the positions of its
-    trajectories in `trajectories` (so a loss can look up per-trajectory data such as cached
-    teacher log-probabilities); the scalar it returns is minimised and logged as `loss`.
-    `order` (a permutation of trajectory indices) replaces the shuffled length-bucketed
-    batches by batches taken in that order: a curriculum. `fmt` renders the trajectories and
-    is recorded in the final model folder (the format a model was trained with is the one it
-    is prompted with). `segmented` is `segment_all(trajectories, tokenizer, fmt,
-    config.max_length)` when the caller has it.
+    `loss_fn(model, batch) -> (objective, parts)` gets a `Batch` (on the training device)
+    whose `sequence_index` holds the positions of its trajectories in `trajectories` (so a
+    loss can look up per-trajectory data such as cached teacher log-probabilities); the
+    scalar it returns is minimised and logged as `loss`. `order` (a permutation of
+    trajectory indices) replaces the shuffled length-bucketed batches by batches taken in
+    that order: a curriculum. `fmt` renders the trajectories and is recorded in the final
+    model folder (the format a model was trained with is the one it is prompted with).
+    `segmented` is `segment_all(trajectories, tokenizer, fmt, config.max_length)` when the
+    caller has it.
+
+    `runtime` (default: the device and precision `model` is already in) places the model
+    and says how to step. One optimizer step takes G = `gradient_accumulation` x processes
+    micro-batches (each `batch_tokens`); its gradient is the gradient of the **mean of the
+    G micro-batch objectives**, each the per-token mean `loss_fn` returns. That equals one
+    step on the G batches merged when every micro-batch holds the same number of loss
+    tokens (for per-span objectives: of each span kind); otherwise every micro-batch weighs
+    the same rather than every token. `loss` in metrics.jsonl is that mean. Launched with
+    several processes (accelerate, torchrun) the model is wrapped for data parallelism by
+    `accelerate` (DDP, or FSDP from the accelerate config): every process trains its share
+    of each step's batches, gradients are averaged, weights stay identical; rank 0 alone
+    writes the run folder, and every process reads the checkpoint on resume.
 
     The folder records the run's `identity` (default `train_identity(config, fmt,
-    trajectories)`; callers add what else defines the run, such as the loss) in `run.json`:
-    a folder holding another run is refused (`RunMismatchError`) unless `restart`, which
-    deletes its checkpoint, metrics and model and starts over.
+    trajectories, runtime)`; callers add what else defines the run, such as the loss) in
+    `run.json`: a folder holding another run is refused (`RunMismatchError`) unless
+    `restart`, which deletes its checkpoint, metrics and model and starts over.
     """
     out = Path(out_dir)
-    identity = identity if identity is not None else train_identity(config, fmt, trajectories)
-    claim_run_folder(out, identity, TRAIN_OWNED, restart=restart, what="training run")
+    placed = runtime is None  # the model stays where it is (on its GPU index, say)
+    runtime = runtime or RuntimeConfig.of_model(model)
+    device = runtime.check_training()
+    if placed:
+        device = next(iter(model.parameters())).device
+    start_processes(runtime)
+    processes, this_rank, main = world_size(), rank(), is_main_process()
+    if identity is None:
+        identity = train_identity(config, fmt, trajectories, runtime)
+    on_main(lambda: claim_run_folder(out, identity, TRAIN_OWNED, restart, "training run"))
     checkpoint = out / "checkpoint"
     segs, cut = segmented or segment_all(trajectories, tokenizer, fmt, config.max_length)
     if not segs:
@@ -337,18 +428,26 @@ def train_lm(
         epoch_batches = [length_batches(lengths, config.batch_tokens, order)] * math.ceil(
             config.epochs
         )
-    per_epoch = len(epoch_batches[0])
+    micro = runtime.gradient_accumulation
+    per_epoch = math.ceil(len(epoch_batches[0]) / (micro * processes))
     total = max(1, int(per_epoch * config.epochs))
     if config.max_steps is not None:
         total = min(total, config.max_steps)
 
-    torch.manual_seed(config.seed)
-    optimizer = torch.optim.AdamW(
-        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
-    scheduler = get_cosine_schedule_with_warmup(optimizer, int(total * config.warmup_ratio), total)
-    step, tokens_seen, loss_tokens, elapsed = 0, 0, 0, 0.0
-    if has_trainer_state(checkpoint):
+    accelerator = make_accelerator(runtime) if processes > 1 else None
+    fsdp = accelerator is not None and _is_fsdp(accelerator)
+    if fsdp:  # FSDP shards the weights onto the devices itself: they wait on the CPU
+        model.to(dtype=runtime.train_dtype)
+    elif not placed:
+        runtime.place(model, training=True)
+    resume = main_decides(has_trainer_state(checkpoint))
+    state: dict[str, Any] = {}
+    if resume:
+        if fsdp:
+            raise CheckpointError(
+                f"{checkpoint}: resuming under FSDP is not supported (its optimizer state is "
+                "sharded); use --restart"
+            )
         state = load_trainer_state(checkpoint)
         try:  # safetensors only: a pickled weights file is never unpickled
             loaded = type(model).from_pretrained(
@@ -359,17 +458,32 @@ def train_lm(
                 f"{checkpoint}: no safetensors weights to resume ({exc})"
             ) from exc
         model.load_state_dict(loaded.state_dict())
+    # DDP (or FSDP) when launched with several processes; the model itself otherwise
+    trained = accelerator.prepare_model(model) if accelerator is not None else model
+
+    torch.manual_seed(config.seed)
+    optimizer = torch.optim.AdamW(
+        trained.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
+    scheduler = get_cosine_schedule_with_warmup(optimizer, int(total * config.warmup_ratio), total)
+    scaler = runtime.grad_scaler()
+    step, tokens_seen, loss_tokens, elapsed = 0, 0, 0, 0.0
+    if resume:
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and "grad_scaler" in state:
+            scaler.load_state_dict(state["grad_scaler"])
         step, tokens_seen, loss_tokens = state["step"], state["tokens_seen"], state["loss_tokens"]
         elapsed = state["elapsed"]
         torch.set_rng_state(state["torch_rng"])
-        log.info("resumed from %s at step %d/%d", checkpoint, step, total)
+        if main:
+            log.info("resumed from %s at step %d/%d", checkpoint, step, total)
     metrics_path = out / "metrics.jsonl"
-    _metrics_up_to(metrics_path, step)
+    if main:
+        _metrics_up_to(metrics_path, step)
 
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    model.train()
+    trained.train()
     window = _Window()
     last = {"loss": float("nan"), "reason": float("nan"), "act": float("nan")}
     last_other: float | None = None
@@ -380,26 +494,56 @@ def train_lm(
         TimeRemainingColumn(),
         TextColumn("{task.fields[info]}"),
     )
-    with Progress(*columns, disable=not show_progress) as progress:
+    with Progress(*columns, disable=not (show_progress and main)) as progress:
         bar = progress.add_task("training", total=total, completed=step, info="")
         while step < total:
             epoch, index = divmod(step, per_epoch)
-            batch_ids = epoch_batches[epoch][index]
-            batch = collate([segs[i] for i in batch_ids], pad_id=pad_id, sequence_index=batch_ids)
             began = time.perf_counter()
-            loss, parts = loss_fn(model, batch)
             optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
+            objective, n_tokens = 0.0, 0
+            parts: dict[str, list[float]] = {name: [0.0, 0] for name in PART_NAMES}
+            chosen = _step_batches(epoch_batches[epoch], index, micro, processes, this_rank)
+            for j, batch_ids in enumerate(chosen):
+                batch = collate(
+                    [segs[i] for i in batch_ids], pad_id=pad_id, sequence_index=batch_ids
+                )
+                n_tokens += batch.tokens
+                batch = batch.to(device)
+                # gradients are exchanged once per step, after its last micro-batch
+                syncs = accelerator is None or j == micro - 1
+                with contextlib.nullcontext() if syncs else accelerator.no_sync(trained):
+                    with runtime.autocast_context():
+                        loss, batch_parts = loss_fn(trained, batch)
+                    share = loss / micro  # the step minimises the mean micro-batch objective
+                    (scaler.scale(share) if scaler is not None else share).backward()
+                objective += float(loss.detach()) / micro
+                _add_parts(parts, batch_parts)
+            if processes > 1:  # every process logs (and checkpoints) the step's global sums
+                sums = all_reduce_sum(
+                    [objective, n_tokens, *(v for name in PART_NAMES for v in parts[name])]
+                )
+                objective, n_tokens = sums[0] / processes, int(sums[1])
+                for k, name in enumerate(PART_NAMES):
+                    parts[name] = [sums[2 + 2 * k], int(sums[3 + 2 * k])]
+            if scaler is not None:
+                scaler.unscale_(optimizer)  # clip the true gradients
+            if accelerator is not None:
+                accelerator.clip_grad_norm_(trained.parameters(), config.grad_clip)
+            else:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            if scaler is not None:
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
             scheduler.step()
             step += 1
             spent = time.perf_counter() - began
             elapsed += spent
-            n_tokens = batch.tokens
             tokens_seen += n_tokens
-            loss_tokens += sum(count for _, count in parts.values())
-            window.add(float(loss.detach()), parts, n_tokens, spent)
+            step_parts: SpanParts = {name: (v[0], int(v[1])) for name, v in parts.items()}
+            loss_tokens += sum(count for _, count in step_parts.values())
+            window.add(objective, step_parts, n_tokens, spent)
             if step % config.log_every == 0 or step == total:
                 last, last_other = window.means(), window.other_mean()
                 record = {
@@ -412,8 +556,9 @@ def train_lm(
                     "lr": scheduler.get_last_lr()[0],
                     "tokens_per_s": last["tokens_per_s"],
                 }
-                with metrics_path.open("a") as handle:
-                    handle.write(json.dumps(record) + "\n")
+                if main:
+                    with metrics_path.open("a") as handle:
+                        handle.write(json.dumps(record) + "\n")
                 progress.update(
                     bar,
                     info=f"loss {last['loss']:.3f} (R {last['reason']:.3f} A {last['act']:.3f}) "
@@ -421,26 +566,26 @@ def train_lm(
                 )
                 window = _Window()
             progress.update(bar, completed=step)
-            if step % config.save_every == 0 or step == total:
-                _save_checkpoint(
-                    checkpoint,
-                    model,
-                    tokenizer,
-                    {
-                        "optimizer": optimizer.state_dict(),
-                        "scheduler": scheduler.state_dict(),
-                        "step": step,
-                        "tokens_seen": tokens_seen,
-                        "loss_tokens": loss_tokens,
-                        "elapsed": elapsed,
-                        "torch_rng": torch.get_rng_state(),
-                        "config": config.model_dump(mode="json"),
-                    },
-                )
-    model.eval()
+            # FSDP: no periodic checkpoint (its optimizer state is sharded); the model at the end
+            if (step % config.save_every == 0 or step == total) and not fsdp:
+                trainer_state = {
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "step": step,
+                    "tokens_seen": tokens_seen,
+                    "loss_tokens": loss_tokens,
+                    "elapsed": elapsed,
+                    "torch_rng": torch.get_rng_state(),
+                    "config": config.model_dump(mode="json"),
+                    **({"grad_scaler": scaler.state_dict()} if scaler is not None else {}),
+                }
+                on_main(lambda s=trainer_state: _save_checkpoint(checkpoint, model, tokenizer, s))
+    trained.eval()
+    if processes > 1 and not fsdp:
+        _check_replicas(model)
     final = out / "model"
-    _save_checkpoint(final, model, tokenizer)
-    fmt.save(final)
+    # FSDP gathers the full weights (every process takes part); the others save their own
+    weights = accelerator.get_state_dict(trained) if fsdp else None
     summary = TrainSummary(
         steps=step,
         epochs=step / per_epoch,
@@ -455,5 +600,30 @@ def train_lm(
         truncated_sequences=cut,
         model_dir=str(final),
     )
-    write_text_atomic(out / "train_summary.json", summary.model_dump_json(indent=2))
+
+    def finish() -> None:
+        _save_checkpoint(final, model, tokenizer, weights=weights)
+        fmt.save(final)
+        write_text_atomic(out / "train_summary.json", summary.model_dump_json(indent=2))
+
+    on_main(finish)
     return summary
+
+
+def _check_replicas(model: Any) -> None:
+    """Fail unless every process holds rank 0's weights (data parallelism's promise): each
+    compares its float64 checksum with rank 0's, and all fail if one differs."""
+    with torch.no_grad():
+        checksum = float(sum(p.double().sum() for p in model.parameters()))
+    reference = main_value(checksum)
+    if all_reduce_sum([float(reference != checksum)])[0]:
+        raise RuntimeError(
+            f"process {rank()}: the processes' weights differ after training (checksum here "
+            f"{checksum!r}, rank 0's {reference!r})"
+        )
+
+
+def _is_fsdp(accelerator: Any) -> bool:
+    from accelerate.utils import DistributedType
+
+    return bool(accelerator.distributed_type == DistributedType.FSDP)

@@ -31,6 +31,7 @@ import torch
 from rich.progress import Progress
 
 from agentdistill.distillation.losses import TeacherTargets, rest_logprob
+from agentdistill.runtime import RuntimeConfig
 from agentdistill.segmentation import Batch, Segmentation, collate, length_batches
 
 log = logging.getLogger(__name__)
@@ -107,7 +108,10 @@ class TeacherCache:
         return int(self.indices.shape[1])
 
     def targets(self, batch: Batch, positions: torch.Tensor) -> TeacherTargets:
-        """Targets at `positions` (bool [B, T-1]) of `batch`'s sequences, in row-major order."""
+        """Targets at `positions` (bool [B, T-1]) of `batch`'s sequences, in row-major order,
+        on the device of `positions` (the cache itself is float32 on the host)."""
+        device = positions.device
+        positions = positions.cpu()  # rows of the memory-mapped arrays are picked on the host
         rows_in_seq = torch.nonzero(positions, as_tuple=False)  # [N, 2]: (batch row, position)
         sequence_index = batch.sequence_index.numpy()
         starts = torch.from_numpy(np.asarray(self.starts)[sequence_index])
@@ -116,9 +120,11 @@ class TeacherCache:
             raise ValueError("batch positions beyond the cached sequence: stale teacher cache")
         rows = (starts[rows_in_seq[:, 0]] + rows_in_seq[:, 1]).numpy()
         return TeacherTargets(
-            logprobs=torch.from_numpy(np.asarray(self.logprobs[rows], dtype=np.float32)),
-            indices=torch.from_numpy(np.asarray(self.indices[rows], dtype=np.int64)),
-            rest_logprob=torch.from_numpy(np.asarray(self.rest_logprob[rows], dtype=np.float32)),
+            logprobs=torch.from_numpy(np.asarray(self.logprobs[rows], dtype=np.float32)).to(device),
+            indices=torch.from_numpy(np.asarray(self.indices[rows], dtype=np.int64)).to(device),
+            rest_logprob=torch.from_numpy(np.asarray(self.rest_logprob[rows], dtype=np.float32)).to(
+                device
+            ),
         )
 
 
@@ -136,9 +142,19 @@ def build_teacher_cache(
     batch_tokens: int = 8192,
     pad_id: int = 0,
     show_progress: bool = True,
+    runtime: RuntimeConfig | None = None,
 ) -> TeacherCache:
-    """Compute (or reuse, when the fingerprint matches) the teacher cache for `segs`."""
+    """Compute (or reuse, when the fingerprint matches) the teacher cache for `segs`.
+
+    `runtime` places the teacher (its device, weights in `runtime.dtype`; default: where and
+    as it is). The log-probabilities are computed in float32 from the teacher's logits
+    whatever its precision, and stored as float32; the fingerprint records the teacher's
+    dtype (a bf16 teacher's cache is not an fp32 one's), not the device.
+    """
     out = Path(out_dir)
+    if runtime is not None:
+        runtime.place(teacher)
+    device = next(iter(teacher.parameters())).device
     key = fingerprint(teacher, segs, k, temperature)
     if (out / "meta.json").exists():
         cached = TeacherCache.load(out)
@@ -161,21 +177,22 @@ def build_teacher_cache(
     with Progress(disable=not show_progress, transient=True) as progress:
         bar = progress.add_task("teacher cache", total=len(segs))
         for batch_ids in batches:
-            batch = collate([segs[i] for i in batch_ids], pad_id=pad_id)
+            batch = collate([segs[i] for i in batch_ids], pad_id=pad_id).to(device)
             logits = teacher(
                 input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False
             ).logits[:, :-1]  # the last position predicts no token of the sequence
             full = torch.log_softmax(logits.float() / temperature, dim=-1)
             top, top_ids = torch.topk(full, k, dim=-1)
-            rest_lp = rest_logprob(full, top_ids)
-            ent = _entropy(full)
+            # one transfer per batch; the rows are copied into the arrays on the host
+            rest_lp, ent = rest_logprob(full, top_ids).cpu(), _entropy(full).cpu()
+            top, top_ids, trained_mask = top.cpu(), top_ids.cpu(), batch.trained_mask.cpu()
             for row, seq in enumerate(batch_ids):
                 n = int(lengths[seq])
                 span = slice(int(starts[seq]), int(starts[seq]) + n)
                 indices[span] = top_ids[row, :n].numpy()
                 logprobs[span] = top[row, :n].numpy()
                 rest[span] = rest_lp[row, :n].numpy()
-                trained = batch.trained_mask[row, :n]
+                trained = trained_mask[row, :n]
                 entropy[seq] = float(ent[row, :n][trained].mean()) if trained.any() else 0.0
             progress.advance(bar, len(batch_ids))
     meta = {

@@ -64,6 +64,7 @@ from agentdistill.models import (
 from agentdistill.policies.endpoint import EndpointConfig
 from agentdistill.records import Trajectory
 from agentdistill.run_folder import claim_run_folder
+from agentdistill.runtime import RuntimeConfig, on_main, start_processes
 from agentdistill.segmentation import Batch, Segmentation
 from agentdistill.tokenizer import load_tokenizer, tokenizer_sha256, train_byte_level_bpe
 from agentdistill.training import (
@@ -124,6 +125,11 @@ class DistillConfig(Config):
     )
     student_seed: int = Field(default=0, description="Seed of the student's initialisation.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation.")
+    runtime: RuntimeConfig = Field(
+        default_factory=RuntimeConfig,
+        description="Device and precision of the teacher (cache or online) and the student, "
+        "and the student's gradient accumulation.",
+    )
 
     @model_validator(mode="after")
     def _endpoint_teacher(self) -> DistillConfig:
@@ -324,9 +330,10 @@ def distill_identity(
     tokenizer: Any = None,
 ) -> dict[str, Any]:
     """What defines a distillation run: method and loss settings, student, optimisation,
+    precision and micro-batches per step (not the device: `RuntimeConfig.identity`),
     format, the teacher's weights (without a teacher: the student tokenizer's fingerprint)
     and the trajectories."""
-    settings = config.model_dump(mode="json", exclude={"train"})
+    settings = config.model_dump(mode="json", exclude={"train", "runtime"})
     endpoint = config.teacher_endpoint
     if endpoint is None:
         # absent unless used: the runs recorded before the field existed keep their identity
@@ -343,7 +350,11 @@ def distill_identity(
         source = {"teacher_sha256": None}
     else:
         source = {"teacher_sha256": model_sha256(teacher_dir)}
-    return {**train_identity(config.train, fmt, trajectories), "distill": settings, **source}
+    return {
+        **train_identity(config.train, fmt, trajectories, config.runtime),
+        "distill": settings,
+        **source,
+    }
 
 
 def distill(
@@ -374,10 +385,18 @@ def distill(
     refuses the others); `fmt` defaults to `react`, and the student's tokenizer is
     `tokenizer` (a folder or tokenizer.json), the student folder's own, or one of
     `vocab_size` trained on the trajectories (`teacher_free_tokenizer`).
+
+    `config.runtime` loads the teacher on the device in its dtype and trains the student
+    (see `train_lm`). Launched with several processes, rank 0 alone claims the folder,
+    builds the teacher cache and writes the summary; the others wait for it, then read
+    the cache and train their share of every step.
     """
     out = Path(out_dir)
     if not trajectories:
         raise ValueError("no teacher trajectories to distil from")
+    runtime = config.runtime
+    runtime.check_training()
+    start_processes(runtime)
     if teacher_dir is None:
         check_teacher_free(config)
         fmt = fmt or FormatConfig()
@@ -388,10 +407,14 @@ def distill(
             raise ValueError("with a teacher, the student takes the teacher's tokenizer")
         fmt = resolve_format(teacher_dir, fmt)
         identity = distill_identity(config, teacher_dir, trajectories, fmt)
-    claim_run_folder(out, identity, DISTILL_OWNED, restart=restart, what="distillation run")
+    on_main(lambda: claim_run_folder(out, identity, DISTILL_OWNED, restart, "distillation run"))
     endpoint = config.teacher_source == "endpoint"
     local_teacher = teacher_dir is not None and not endpoint
-    teacher = load_model(teacher_dir).eval() if local_teacher else None
+    teacher = (
+        load_model(teacher_dir, dtype=runtime.torch_dtype, device=runtime.check()).eval()
+        if local_teacher
+        else None
+    )
     if teacher_dir is not None:
         tokenizer = load_tokenizer(teacher_dir)
     student = build_student(config, tokenizer)
@@ -410,38 +433,49 @@ def distill(
     if needs_cache or config.curriculum:
         began = time.perf_counter()
         segs = segmented[0]
+        cache_path = Path(cache_dir or out / "teacher_cache")
         if endpoint:
             from agentdistill.distillation.endpoint_cache import build_endpoint_cache
 
             assert config.teacher_endpoint is not None  # the config's validator checked it
-            cache = build_endpoint_cache(
-                config.teacher_endpoint,
-                segs,
-                cache_dir or out / "teacher_cache",
-                student_tokenizer,
-                k=config.top_k,
-                temperature=config.temperature,
-                show_progress=show_progress,
+            endpoint_config = config.teacher_endpoint
+            built = on_main(
+                lambda: build_endpoint_cache(
+                    endpoint_config,
+                    segs,
+                    cache_path,
+                    student_tokenizer,
+                    k=config.top_k,
+                    temperature=config.temperature,
+                    show_progress=show_progress,
+                )
             )
         else:
-            cache = build_teacher_cache(
-                teacher,
-                segs,
-                cache_dir or out / "teacher_cache",
-                k=config.top_k,
-                temperature=config.temperature,
-                pad_id=tokenizer.pad_token_id or 0,
-                show_progress=show_progress,
+            built = on_main(
+                lambda: build_teacher_cache(
+                    teacher,
+                    segs,
+                    cache_path,
+                    k=config.top_k,
+                    temperature=config.temperature,
+                    pad_id=tokenizer.pad_token_id or 0,
+                    show_progress=show_progress,
+                    runtime=runtime,
+                )
             )
+        cache = built if built is not None else TeacherCache.load(cache_path)
         cache_s = time.perf_counter() - began
         if config.curriculum:
             order = curriculum_order(segs, np.asarray(cache.entropy), config)
-    loss_fn = loss_fn_for(config, teacher, cache if needs_cache else None)
+    online = config.method in KL_METHODS and config.teacher_source == "online"
+    loss_fn = loss_fn_for(config, teacher if online else None, cache if needs_cache else None)
+    if not online:
+        teacher = None  # its targets are in the cache: free its memory (a GPU's) for training
     log.info(
         "distilling %s: student %d parameters, teacher %s",
         config.method,
         count_parameters(student),
-        teacher_parameters if teacher is not None else "none (trajectories alone)",
+        teacher_parameters if teacher_parameters is not None else "none here",
     )
     summary = train_lm(
         student,
@@ -455,6 +489,7 @@ def distill(
         order=order,
         segmented=segmented,
         identity=identity,
+        runtime=runtime,
     )
     student_parameters = count_parameters(student)
     result = DistillSummary(
@@ -468,5 +503,7 @@ def distill(
         train=summary,
         model_dir=summary.model_dir,
     )
-    write_text_atomic(out / "distill_summary.json", result.model_dump_json(indent=2))
+    on_main(
+        lambda: write_text_atomic(out / "distill_summary.json", result.model_dump_json(indent=2))
+    )
     return result

@@ -166,6 +166,12 @@ class HFPolicy(Policy):
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     @property
+    def device(self) -> torch.device:
+        """Where the model's weights are: every tensor fed to it is created there."""
+        parameter = next(iter(self.model.parameters()), None)
+        return parameter.device if parameter is not None else torch.device("cpu")
+
+    @property
     def info(self) -> PolicyInfo:
         return PolicyInfo(name=self.name, kind="hf", model=self.model_id)
 
@@ -178,7 +184,16 @@ class HFPolicy(Policy):
             "numbered": getattr(self.fmt, "numbered", None),
             "preamble_sha256": hashlib.sha256(self.preamble.encode()).hexdigest(),
             "weights_sha256": self.weights_sha256,
+            # another precision decodes other turns (fp32, the default, is not written, so
+            # earlier partial runs still resume); the device is not a setting
+            **({"dtype": str(dtype)} if (dtype := self.device_dtype) != torch.float32 else {}),
         }
+
+    @property
+    def device_dtype(self) -> torch.dtype:
+        """The precision of the model's weights."""
+        parameter = next(iter(self.model.parameters()), None)
+        return parameter.dtype if parameter is not None else torch.float32
 
     @functools.cached_property
     def weights_sha256(self) -> str | None:
@@ -368,10 +383,11 @@ class CachedSession(PolicySession):
 
     def __init__(self, policy: HFPolicy) -> None:
         self.policy = policy
+        self.device = policy.device
         self.episodes: dict[int, _Episode] = {}
         self.rows: list[int] = []  # cache row -> slot
         self.cache: Any = None
-        self.mask = torch.zeros((0, 0), dtype=torch.long)
+        self.mask = torch.zeros((0, 0), dtype=torch.long, device=self.device)
         self.positions: list[int] = []  # next position of each row
 
     def start(
@@ -386,12 +402,14 @@ class CachedSession(PolicySession):
         self.episodes[slot] = episode
         self.rows.append(slot)
         self.positions.append(0)
-        self.mask = torch.zeros((len(self.rows), 0), dtype=torch.long)
+        self.mask = torch.zeros((len(self.rows), 0), dtype=torch.long, device=self.device)
 
     @torch.no_grad()
     def _feed(self, chunks: list[list[int]]) -> torch.Tensor:
-        """Feed one chunk per row (right-padded, pads masked); logits at each row's last token."""
+        """Feed one chunk per row (right-padded, pads masked); logits at each row's last
+        token, as float32 on the host (one transfer per step; tokens are picked there)."""
         width = max(1, max(len(c) for c in chunks))
+        # built on the host, sent to the model's device in one copy each
         ids = torch.full((len(chunks), width), self.policy.pad_id, dtype=torch.long)
         new_mask = torch.zeros((len(chunks), width), dtype=torch.long)
         positions = torch.zeros((len(chunks), width), dtype=torch.long)
@@ -403,19 +421,20 @@ class CachedSession(PolicySession):
                 positions[row, :n] = torch.arange(self.positions[row], self.positions[row] + n)
                 self.positions[row] += n
             positions[row, n:] = self.positions[row]
-        self.mask = torch.cat([self.mask, new_mask], dim=1)
+        self.mask = torch.cat([self.mask, new_mask.to(self.device)], dim=1)
         if self.cache is None:
             self.cache = new_cache(self.policy.model)
         out = self.policy.model(
-            input_ids=ids,
+            input_ids=ids.to(self.device),
             attention_mask=self.mask,
-            position_ids=positions,
+            position_ids=positions.to(self.device),
             cache=self.cache,
             use_cache=True,
         )
         self.cache = out.cache
-        last = torch.tensor([max(len(c), 1) - 1 for c in chunks])
-        return out.logits[torch.arange(len(chunks)), last]
+        last = torch.tensor([max(len(c), 1) - 1 for c in chunks], device=self.device)
+        rows = torch.arange(len(chunks), device=self.device)
+        return out.logits[rows, last].float().cpu()
 
     def _compact(self) -> None:
         """Drop the columns no row uses and left-align each row's tokens.
@@ -499,9 +518,9 @@ class CachedSession(PolicySession):
         del self.episodes[slot]
         if not keep:
             self.rows, self.positions, self.cache = [], [], None
-            self.mask = torch.zeros((0, 0), dtype=torch.long)
+            self.mask = torch.zeros((0, 0), dtype=torch.long, device=self.device)
             return
-        index = torch.tensor(keep)
+        index = torch.tensor(keep, device=self.device)
         if self.cache is not None:
             self.cache.batch_select_indices(index)
         self.mask = self.mask[index]
@@ -521,7 +540,7 @@ class _StopAtTurnState(StoppingCriteria):
         self.decoder.generated += 1
         self.decoder.push(token)
         stop = self.decoder.done or bool(self.decoder.forced)
-        return torch.tensor([stop], dtype=torch.bool)
+        return torch.tensor([stop], dtype=torch.bool, device=input_ids.device)
 
 
 class NaiveSession(PolicySession):
@@ -556,7 +575,7 @@ class NaiveSession(PolicySession):
                     decoder.forced.popleft()
                     decoder.push(token)
                 continue
-            ids = torch.tensor([context + decoder.ids])
+            ids = torch.tensor([context + decoder.ids], device=policy.device)
             prompt_tokens += ids.shape[1]
             budget = policy.decoding.max_turn_tokens - len(decoder.ids)
             policy.model.generate(
