@@ -417,6 +417,7 @@ def run_teacher(
         paths.teacher / "train",
         tags={**_base_tags(config, tags), "role": "teacher", "data_sha256": tasks.sha256},
         run_key=key,
+        decoding=config.benchmark.decoding,
     )
     return TeacherOutcome(target, run_id, json.loads(summary_file.read_text()))
 
@@ -704,6 +705,8 @@ def run_student(
             "trajectories_sha256": inputs["trajectories"],
         },
         run_key=run_key("student", {**logged, "profile": config.name}, inputs),
+        # the served agent answers as the benchmark played it (grounding, turn budget)
+        decoding=config.benchmark.decoding,
     )
     return StudentOutcome(summary, run_id)
 
