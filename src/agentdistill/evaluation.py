@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -130,6 +130,62 @@ def bootstrap_ratio(
 
 
 # ------------------------------------------------------------------------------- metrics
+
+
+def success_by_task(runs: Sequence[Sequence[Trajectory]]) -> dict[TaskKey, float]:
+    """Each task's success rate over `runs` (one list of episodes per seed of a method).
+
+    Tasks are the unit of a paired comparison: the seeds of a method are averaged per task
+    first. Every run must hold the same tasks, each once.
+    """
+    if not runs:
+        raise ValueError("no runs to average")
+    per_run: list[dict[TaskKey, float]] = []
+    for number, episodes in enumerate(runs):
+        keys = [_task_key(t) for t in episodes]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"run {number} plays a task more than once")
+        per_run.append({k: float(t.success) for k, t in zip(keys, episodes, strict=True)})
+    tasks = set(per_run[0])
+    for number, run in enumerate(per_run[1:], start=1):
+        if set(run) != tasks:
+            raise ValueError(f"run {number} plays other tasks than run 0")
+    return {k: sum(run[k] for run in per_run) / len(per_run) for k in sorted(tasks)}
+
+
+def paired_difference(
+    a: Mapping[TaskKey, float],
+    b: Mapping[TaskKey, float],
+    n_boot: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> Estimate:
+    """Mean over tasks of a - b with a paired bootstrap interval (tasks resampled together).
+
+    Pairing removes the variance the two models share (the hard tasks are hard for both), so
+    it can tell apart methods whose separate intervals overlap. Both must cover the same
+    tasks: a comparison on different tasks is refused.
+    """
+    if set(a) != set(b):
+        only_a, only_b = sorted(set(a) - set(b))[:3], sorted(set(b) - set(a))[:3]
+        raise ValueError(
+            f"paired comparison needs the same tasks: only in a {only_a}, only in b {only_b}"
+        )
+    keys = sorted(a)
+    return bootstrap_ci(
+        [a[k] - b[k] for k in keys], n_boot=n_boot, seed=seed, confidence=confidence
+    )
+
+
+def comparison_verdict(a_name: str, b_name: str, difference: Estimate) -> str:
+    """One line: which method wins (the interval excludes 0) by how many points, or none."""
+    value, low, high = (100 * x for x in (difference.value, difference.low, difference.high))
+    points = f"{value:+.1f} pts [{low:+.1f}, {high:+.1f}]"
+    if difference.low > 0:
+        return f"{a_name} > {b_name} by {points}"
+    if difference.high < 0:
+        return f"{a_name} < {b_name} by {points}"
+    return f"{a_name} vs {b_name}: no difference detectable ({points})"
 
 
 class EnvMetrics(Record):
