@@ -375,3 +375,64 @@ def test_one_definition_of_an_invalid_step(tok: PreTrainedTokenizerFast) -> None
     assert metrics.invalid_action_rate is not None
     assert metrics.invalid_action_rate.value == pytest.approx(expected)
     assert summarize(group)["invalid_action_rate"] == pytest.approx(expected)
+
+
+# -- paired comparisons (issue 13 groundwork) -------------------------------------------------
+
+
+def _episode(task_id: str, won: bool) -> Trajectory:
+    return Trajectory(
+        task=Task(env="alfworld", task_id=task_id, split="valid_unseen", goal="g"),
+        initial_observation="o",
+        success=won,
+        reward=float(won),
+        policy=PolicyInfo(name="p", kind="other"),
+    )
+
+
+def test_paired_bootstrap_on_a_hand_made_case() -> None:
+    from agentdistill.evaluation import (
+        bootstrap_ci,
+        comparison_verdict,
+        paired_difference,
+        success_by_task,
+    )
+
+    # 60 tasks: 20 both win, 20 both lose (shared difficulty), 15 only A wins, 5 only B wins
+    wins_a = [True] * 20 + [False] * 20 + [True] * 15 + [False] * 5
+    wins_b = [True] * 20 + [False] * 20 + [False] * 15 + [True] * 5
+    a = success_by_task([[_episode(f"t{i}", w) for i, w in enumerate(wins_a)]])
+    b = success_by_task([[_episode(f"t{i}", w) for i, w in enumerate(wins_b)]])
+    diff = paired_difference(a, b, seed=1)
+    assert diff.value == pytest.approx(10 / 60) and diff.n == 60
+    assert 0 < diff.low < diff.value < diff.high
+    assert comparison_verdict("sad", "seqkd", diff).startswith("sad > seqkd by +16.7 pts [")
+    # the same data unpaired: the separate intervals overlap; pairing tells the methods apart
+    sep_a, sep_b = bootstrap_ci(list(a.values()), seed=1), bootstrap_ci(list(b.values()), seed=2)
+    assert sep_a.low < sep_b.high
+    same = paired_difference(a, a)
+    verdict = comparison_verdict("x", "y", same)
+    assert verdict == "x vs y: no difference detectable (+0.0 pts [+0.0, +0.0])"
+    assert comparison_verdict("seqkd", "sad", paired_difference(b, a)).startswith("seqkd < sad")
+
+
+def test_paired_comparison_needs_the_same_tasks_and_averages_seeds() -> None:
+    from agentdistill.evaluation import paired_difference, success_by_task
+
+    seeds = success_by_task(
+        [
+            [_episode("t0", True), _episode("t1", False)],
+            [_episode("t1", True), _episode("t0", True)],
+        ]
+    )
+    assert seeds == {
+        ("alfworld", "valid_unseen", "t0"): 1.0,
+        ("alfworld", "valid_unseen", "t1"): 0.5,
+    }
+    with pytest.raises(ValueError, match="other tasks"):
+        success_by_task([[_episode("t0", True)], [_episode("t9", True)]])
+    with pytest.raises(ValueError, match="more than once"):
+        success_by_task([[_episode("t0", True), _episode("t0", False)]])
+    other = success_by_task([[_episode("t0", True), _episode("t2", False)]])
+    with pytest.raises(ValueError, match="same tasks"):
+        paired_difference(seeds, other)
