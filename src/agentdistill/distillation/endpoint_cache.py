@@ -48,6 +48,7 @@ from rich.progress import Progress
 from agentdistill.distillation.teacher_cache import (
     CACHE_VERSION,
     TeacherCache,
+    reusable_cache,
     write_teacher_cache,
 )
 from agentdistill.formats import SpanLabel
@@ -250,12 +251,9 @@ def build_endpoint_cache(
         )
     out = Path(out_dir)
     key = endpoint_fingerprint(config, segs, k, temperature)
-    if (out / "meta.json").exists():
-        cached = TeacherCache.load(out)
-        if cached.meta.get("fingerprint") == key:
-            log.info("teacher cache %s is up to date", out)
-            return cached
-        log.info("teacher cache %s is stale: recomputing", out)
+    cached = reusable_cache(out, key)
+    if cached is not None:
+        return cached
     began = time.perf_counter()
     client = client if client is not None else make_client(config)
     vocab = _Vocabulary(tokenizer)

@@ -132,6 +132,19 @@ def _entropy(logprobs: torch.Tensor) -> torch.Tensor:
     return -(logprobs.exp() * logprobs).sum(-1)
 
 
+def reusable_cache(out: Path, key: str) -> TeacherCache | None:
+    """The cache in `out` when it was computed for fingerprint `key`, else None (stale or
+    absent: the caller recomputes it)."""
+    if not (out / "meta.json").exists():
+        return None
+    cached = TeacherCache.load(out)
+    if cached.meta.get("fingerprint") == key:
+        log.info("teacher cache %s is up to date", out)
+        return cached
+    log.info("teacher cache %s is stale: recomputing", out)
+    return None
+
+
 @torch.no_grad()
 def build_teacher_cache(
     teacher: Any,
@@ -156,12 +169,9 @@ def build_teacher_cache(
         runtime.place(teacher)
     device = next(iter(teacher.parameters())).device
     key = fingerprint(teacher, segs, k, temperature)
-    if (out / "meta.json").exists():
-        cached = TeacherCache.load(out)
-        if cached.meta.get("fingerprint") == key:
-            log.info("teacher cache %s is up to date", out)
-            return cached
-        log.info("teacher cache %s is stale: recomputing", out)
+    cached = reusable_cache(out, key)
+    if cached is not None:
+        return cached
     began = time.perf_counter()
     teacher.eval()
     vocab = teacher.get_output_embeddings().weight.shape[0]

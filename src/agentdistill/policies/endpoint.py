@@ -50,7 +50,7 @@ import os
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -385,13 +385,8 @@ class EndpointPolicy(Policy):
         turn, _ = finish_turn(
             self.fmt, self.decoding, index, episode.admissible, text[:end] if end >= 0 else text
         )
-        return Turn(
-            reasoning=turn.reasoning,
-            action=turn.action,
-            command=turn.command,
-            raw=turn.raw,
-            parsed=turn.parsed,
-            grounded_from=turn.grounded_from,
+        return replace(
+            turn,  # the finished turn, with this episode's token counts
             prompt_tokens=prompt_tokens,
             generated_tokens=generated,
         )

@@ -28,7 +28,7 @@ import hashlib
 import logging
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -493,13 +493,8 @@ class CachedSession(PolicySession):
                 self.mask[row, start_column:] = 0
                 self.positions[row] -= len(decoder.ids)
                 episode.pending = canonical_ids
-            turns[slot] = Turn(
-                reasoning=turn.reasoning,
-                action=turn.action,
-                command=turn.command,
-                raw=turn.raw,
-                parsed=turn.parsed,
-                grounded_from=turn.grounded_from,
+            turns[slot] = replace(
+                turn,  # the finished turn, with this episode's token counts
                 prompt_tokens=prompt_counts[row] + len(decoder.ids) - decoder.generated,
                 generated_tokens=decoder.generated,
             )
@@ -592,13 +587,8 @@ class NaiveSession(PolicySession):
             if not decoder.done and not decoder.forced:
                 decoder.done, decoder.end = True, len(decoder.text)  # budget used up
         turn, _ = policy.finish_turn(episode, decoder.turn_text)
-        return Turn(
-            reasoning=turn.reasoning,
-            action=turn.action,
-            command=turn.command,
-            raw=turn.raw,
-            parsed=turn.parsed,
-            grounded_from=turn.grounded_from,
+        return replace(
+            turn,  # the finished turn, with this episode's token counts
             prompt_tokens=prompt_tokens,
             generated_tokens=decoder.generated,
         )
