@@ -53,6 +53,14 @@ class Task(Record):
     )
 
 
+class OracleLabel(Record):
+    """What an oracle (the environment's scripted expert) would have done at a state another
+    policy visited: DAgger's label (`agentdistill.dagger`)."""
+
+    reasoning: str = Field(default="", description="The oracle's thought (empty: none).")
+    action: str = Field(description="The oracle's action.")
+
+
 class Step(Record):
     """One ReAct step: what the agent thought, what it did, what the environment answered."""
 
@@ -79,6 +87,12 @@ class Step(Record):
         default=None,
         description="The action the policy wrote when action grounding replaced it by the "
         "closest admissible command (`action`); None when the policy's own action was sent.",
+    )
+    oracle: OracleLabel | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="The oracle's turn at the state before this step, when one labelled it "
+        "(DAgger rollouts); None (never serialised): not labelled.",
     )
     written: str | None = Field(
         default=None,

@@ -379,6 +379,7 @@ def _run_wave(
                 action_valid=result.info.action_valid and turn.parsed,
                 imitate=turn.imitate,
                 grounded_from=turn.grounded_from,
+                oracle=turn.oracle,
             )
             episode.steps.append(step)
             capped = config.max_steps is not None and len(episode.steps) >= config.max_steps

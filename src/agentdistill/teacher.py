@@ -11,7 +11,9 @@ rest of the pipeline runs unchanged.
 
 from __future__ import annotations
 
+import json
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,13 +21,16 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from agentdistill.config import Config, FormatConfig
+from agentdistill.dagger import DaggerConfig, label_summary, round_tasks, training_trajectories
 from agentdistill.environments.registry import make_env
 from agentdistill.files import write_text_atomic
 from agentdistill.fingerprints import file_sha256
 from agentdistill.formats import FewShotStyle, ReactFormat, join_few_shot
 from agentdistill.models import build_model_for_tokenizer, count_parameters, load_model
+from agentdistill.policies.base import hash_seed
 from agentdistill.policies.expert import ExpertPolicy
 from agentdistill.policies.hf import DecodingConfig, HFPolicy
+from agentdistill.policies.oracle import OracleLabelledPolicy
 from agentdistill.records import Task, Trajectory, read_jsonl, write_jsonl
 from agentdistill.rollout import RolloutConfig, run_rollouts
 from agentdistill.run_folder import claim_run_folder, records_sha256
@@ -54,10 +59,28 @@ class TeacherConfig(Config):
     preset: str = Field(default="teacher", description="Model preset (see models.PRESETS).")
     model_seed: int = Field(default=0, description="Seed of the model's initialisation.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation.")
+    dagger: DaggerConfig = Field(
+        default_factory=DaggerConfig,
+        description="DAgger rounds after the expert data: the teacher plays, the expert "
+        "labels every state it visited, the teacher retrains on everything so far.",
+    )
     runtime: RuntimeConfig = Field(
         default_factory=RuntimeConfig,
         description="Device, precision and gradient accumulation of the teacher's training.",
     )
+
+
+class DaggerRoundSummary(BaseModel):
+    """One DAgger round (`teacher/dagger/round-<r>/summary.json`)."""
+
+    round: int
+    expert_share: float
+    labels: dict[str, Any]
+    training_trajectories: int
+    imitated_steps: int
+    aggregate_trajectories: int
+    rollout_s: float
+    train: TrainSummary | None = None
 
 
 class TeacherSummary(BaseModel):
@@ -67,6 +90,7 @@ class TeacherSummary(BaseModel):
     train: TrainSummary
     model_dir: str
     tokenizer_dir: str
+    rounds: list[DaggerRoundSummary] = Field(default_factory=list)
 
 
 def expert_trajectories(
@@ -103,7 +127,7 @@ def build_tokenizer(
     return save_tokenizer(train_byte_level_bpe(texts, vocab_size=vocab_size), out)
 
 
-TEACHER_OWNED = ("expert_train.jsonl", "tokenizer", "train", "teacher_summary.json")
+TEACHER_OWNED = ("expert_train.jsonl", "tokenizer", "train", "dagger", "teacher_summary.json")
 """What `bootstrap_teacher` writes in its folder (deleted by a restart)."""
 
 
@@ -186,17 +210,48 @@ def bootstrap_teacher(
     on_main(tokenizer_files)
     tokenizer = load_tokenizer(tokenizer_dir)
     model = build_model_for_tokenizer(config.preset, tokenizer, config.model_seed)
-    # the teacher folder's run.json vouches for the whole run: its training folder follows
+    # the teacher folder's run.json vouches for the whole run: its training folders follow
     summary = train_lm(
         model,
         tokenizer,
         trajectories,
         config.train,
-        out / "train",
+        _round_train_dir(out, 0, config.dagger.rounds),
         fmt=fmt,
         restart=restart,
         runtime=config.runtime,
     )
+    rounds: list[DaggerRoundSummary] = []
+    data = list(trajectories)
+    for index in range(1, config.dagger.rounds + 1):
+        if tasks is None:
+            raise ValueError("DAgger rounds need the train tasks for the teacher to play")
+        round_summary, labelled = _dagger_round(config, out, fmt, tasks, index, summary)
+        data += labelled
+        log.info(
+            "DAgger round %d: retraining on %d trajectories (%d from the rounds)",
+            index, len(data), len(data) - len(trajectories),
+        )  # fmt: skip
+        summary = train_lm(
+            load_model(summary.model_dir),
+            tokenizer,
+            data,
+            config.train.model_copy(update={"epochs": config.dagger.epochs}),
+            _round_train_dir(out, index, config.dagger.rounds),
+            fmt=fmt,
+            restart=restart,
+            runtime=config.runtime,
+        )
+        round_summary = round_summary.model_copy(
+            update={"aggregate_trajectories": len(data), "train": summary}
+        )
+        on_main(
+            lambda r=round_summary: write_text_atomic(
+                out / "dagger" / f"round-{r.round}" / "summary.json",
+                r.model_dump_json(indent=2),
+            )
+        )
+        rounds.append(round_summary)
     result = TeacherSummary(
         expert_trajectories=len(trajectories),
         expert_success_rate=sum(t.success for t in trajectories) / max(len(trajectories), 1),
@@ -204,11 +259,88 @@ def bootstrap_teacher(
         train=summary,
         model_dir=summary.model_dir,
         tokenizer_dir=str(tokenizer_dir),
+        rounds=rounds,
     )
     on_main(
         lambda: write_text_atomic(out / "teacher_summary.json", result.model_dump_json(indent=2))
     )
     return result
+
+
+def _round_train_dir(out: Path, index: int, rounds: int) -> Path:
+    """Training folder of round `index`; the last round's is the teacher (`out/train`)."""
+    return out / "train" if index == rounds else out / "dagger" / f"round-{index}" / "train"
+
+
+def _dagger_round(
+    config: TeacherConfig,
+    out: Path,
+    fmt: FormatConfig,
+    tasks: Sequence[Task],
+    index: int,
+    learner: TrainSummary,
+) -> tuple[DaggerRoundSummary, list[Trajectory]]:
+    """Round `index`'s labelled episodes (played by the previous round's teacher, streamed
+    and resumable) and the training trajectories made of them (kept in its folder)."""
+    settings = config.dagger
+    folder = out / "dagger" / f"round-{index}"
+    train_file = folder / "train.jsonl"
+    partial = folder / "labels.json"
+    env = tasks[0].env
+
+    def play() -> None:
+        if train_file.exists() and partial.exists():
+            return
+        began = time.perf_counter()
+        model = load_policy(
+            learner.model_dir,
+            fmt.build(),
+            settings.decoding,
+            preamble=fmt.preamble,
+            name=f"teacher-round-{index - 1}",
+            runtime=config.runtime,
+        )
+        policy = OracleLabelledPolicy(
+            model,
+            env,
+            expert_share=settings.share(index),
+            seed=hash_seed(settings.seed, f"mix-{index}"),
+            expert_seed=config.expert_seed,
+            expert_noise=config.expert_noise,
+        )
+        chosen = round_tasks(settings, tasks, index)
+        log.info(
+            "DAgger round %d: the teacher plays %d games (expert share %.2f)",
+            index, len(chosen), settings.share(index),
+        )  # fmt: skip
+        episodes = run_rollouts(
+            policy,
+            lambda: make_env(env),
+            chosen,
+            RolloutConfig(batch_size=settings.batch_size, max_steps=settings.max_steps),
+            seed=settings.decoding.seed,
+            out=folder / "episodes.jsonl",
+        )
+        labelled = training_trajectories(episodes, settings.max_corrections, settings.seed)
+        write_jsonl(train_file, labelled)
+        labels = label_summary(episodes, policy.expert_plays)
+        labels["rollout_s"] = time.perf_counter() - began
+        write_text_atomic(partial, json.dumps(labels, indent=2))
+
+    on_main(play)
+    labelled = read_jsonl(train_file, Trajectory)
+    labels = json.loads(partial.read_text())
+    rollout_s = float(labels.pop("rollout_s", 0.0))
+    summary = DaggerRoundSummary(
+        round=index,
+        expert_share=settings.share(index),
+        labels=labels,
+        training_trajectories=len(labelled),
+        imitated_steps=sum(s.imitate for t in labelled for s in t.steps),
+        aggregate_trajectories=0,
+        rollout_s=rollout_s,
+    )
+    return summary, labelled
 
 
 def few_shot_preamble(

@@ -236,6 +236,18 @@ def _batches(lengths: Sequence[int], batch_tokens: int, rng: random.Random) -> l
     return batches
 
 
+def planned_steps(lengths: Sequence[int], config: TrainConfig, processes: int = 1,
+                  micro: int = 1) -> int:  # fmt: skip
+    """Optimiser steps `train_lm` takes on sequences of these lengths under `config` (the
+    token budget of a run: every step is one batch of `batch_tokens` padded tokens)."""
+    per_epoch = math.ceil(
+        len(_batches(lengths, config.batch_tokens, random.Random(f"{config.seed}:0")))
+        / (micro * processes)
+    )
+    total = max(1, int(per_epoch * config.epochs))
+    return min(total, config.max_steps) if config.max_steps is not None else total
+
+
 def span_losses(model: Any, batch: Batch) -> tuple[torch.Tensor, SpanParts]:
     """Mean cross-entropy over REASON and ACT targets, and the per-span parts."""
     positions = batch.trained_mask

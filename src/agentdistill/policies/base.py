@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from pydantic import JsonValue
 
-from agentdistill.records import PolicyInfo, Step, Task
+from agentdistill.records import OracleLabel, PolicyInfo, Step, Task
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,8 @@ class Turn:
     """The policy's own action when grounding replaced it (see `Step.grounded_from`)."""
     imitate: bool = True
     """False for exploration noise a student should not learn (see `Step.imitate`)."""
+    oracle: OracleLabel | None = None
+    """The oracle's turn at this state, when one labelled it (see `Step.oracle`)."""
 
 
 class PolicySession(ABC):
