@@ -33,8 +33,11 @@ def test_training_trajectories_relabel_agreements_and_teach_corrections() -> Non
     go = OracleLabel(reasoning="First I need to find a mug.", action="go to cabinet 1")
     steps = [
         Step(reasoning="I think mug", action="go to cabinet 1", observation="obs 1", oracle=go),
-        Step(action="take apple 1 from cabinet 1", observation="obs 2",
-             oracle=OracleLabel(action="open cabinet 1")),  # fmt: skip
+        Step(
+            action="take apple 1 from cabinet 1",
+            observation="obs 2",
+            oracle=OracleLabel(action="open cabinet 1"),
+        ),
         Step(action="look", observation="obs 3", oracle=OracleLabel(action="go to sinkbasin 1")),
         Step(action="look", observation="obs 4"),  # the shadow expert had given up
     ]
