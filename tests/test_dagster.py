@@ -67,7 +67,7 @@ def test_whole_graph_materializes(chain) -> None:
     assert result.success
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     config = experiment.config()
-    methods = [*config.methods, *config.ablations]
+    methods = list(dict.fromkeys(s.group.replace("-", "_") for s in config.student_specs()))
     expected = {"task_suites", "teacher", "teacher_benchmark", "teacher_rollouts"}
     expected |= {"span_segments", "leaderboard"}
     expected |= {f"student_{m}" for m in methods} | {f"benchmark_{m}" for m in methods}

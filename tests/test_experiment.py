@@ -43,9 +43,20 @@ def test_smoke_experiment_lands_every_artifact(smoke_run) -> None:
     assert segments["span_coverage"] == 1.0 and segments["act_tokens"] > 0
     assert (paths.teacher_cache / "meta.json").exists()
     entries = read_report(paths.report / "report.json")
-    assert [e.name for e in entries] == ["teacher"] + [n for n, _, _ in config.students()]
+    students = [n for n, _, _ in config.students()]
+    assert [e.name for e in entries] == ["teacher", "teacher-grounded", *students]
+    assert {"sad-tiny-s0", "sad-onpolicy-s0"} <= set(students)
+    assert {e.method for e in entries} >= {"sad", "sad-tiny", "sad-onpolicy", "teacher-grounded"}
+    # the teacher went through a DAgger round; the on-policy student played a round
+    assert (paths.teacher / "dagger" / "round-1" / "train.jsonl").exists()
+    rounds = json.loads((paths.student("sad-onpolicy-s0") / "on_policy_summary.json").read_text())
+    assert [r["round"] for r in rounds] == [0, 1] and rounds[1]["episodes"] == 4
+    grounded = paths.benchmark("teacher-grounded") / "metrics.json"
+    assert json.loads((grounded.parent / "run.json").read_text())["identity"]["benchmark"][
+        "decoding"
+    ]["ground_actions"]
     teacher = entries[0]
-    for entry in entries[1:]:
+    for entry in entries[2:]:
         assert entry.compression == pytest.approx(teacher.parameters / entry.parameters)
         assert entry.compression > 3
         metrics = entry.metrics[0]
@@ -53,7 +64,12 @@ def test_smoke_experiment_lands_every_artifact(smoke_run) -> None:
         assert 0.0 <= metrics.success_rate.low <= metrics.success_rate.high <= 1.0
     assert (paths.report / "report.png").read_bytes()[:4] == b"\x89PNG"
     stages = [json.loads(line)["stage"] for line in (smoke_run / "timings.jsonl").open()]
-    assert stages[:3] == ["teacher", "benchmark:teacher", "teacher_rollouts"]
+    assert stages[:4] == [
+        "teacher",
+        "benchmark:teacher",
+        "benchmark:teacher-grounded",
+        "teacher_rollouts",
+    ]
     assert stages[-1].startswith("benchmark:")
     # the teacher is compared with nobody: its CoT match is not a result
     assert teacher.metrics[0].cot_match is None

@@ -20,6 +20,7 @@ import dagster as dg
 from agentdistill.experiment import (
     BenchmarkOutcome,
     ExperimentConfig,
+    StudentSpec,
     read_floor,
     run_benchmark,
     run_report,
@@ -178,19 +179,25 @@ def segments_cover_every_span(experiment: ExperimentResource) -> dg.AssetCheckRe
 
 
 def _methods(config: ExperimentConfig) -> list[str]:
-    return list(dict.fromkeys([*config.methods, *config.ablations]))
+    """The student groups of the profile (a method, at a size, offline or on-policy), as
+    asset-name keys: 'sad', 'sad_30x', 'sad_onpolicy'."""
+    return list(dict.fromkeys(_key(spec.group) for spec in config.student_specs()))
+
+
+def _key(group: str) -> str:
+    return group.replace("-", "_")
 
 
 def student_assets(config: ExperimentConfig) -> list[dg.AssetsDefinition]:
-    """student_<method> and benchmark_<method> for every method of the profile."""
+    """student_<group> and benchmark_<group> for every student group of the profile."""
     assets: list[dg.AssetsDefinition] = []
     for method in _methods(config):
         assets += [_student_asset(method), _benchmark_asset(method)]
     return assets
 
 
-def _seeds(config: ExperimentConfig, method: str) -> list[int]:
-    return [seed for _, m, seed in config.students() if m == method]
+def _specs(config: ExperimentConfig, key: str) -> list[StudentSpec]:
+    return [spec for spec in config.student_specs() if _key(spec.group) == key]
 
 
 def _student_asset(method: str) -> dg.AssetsDefinition:
@@ -199,7 +206,7 @@ def _student_asset(method: str) -> dg.AssetsDefinition:
         deps=[span_segments, teacher_benchmark],
         group_name="distillation",
         kinds={"pytorch"},
-        description=f"Students distilled with `{method}`, one per seed, logged to MLflow.",
+        description=f"Students of group `{method}`, one per seed, logged to MLflow.",
     )
     def student(
         context: dg.AssetExecutionContext, experiment: ExperimentResource, mlflow: MLflowResource
@@ -207,9 +214,9 @@ def _student_asset(method: str) -> dg.AssetsDefinition:
         config, paths = experiment.config(), experiment.paths()
         tracker = mlflow.tracker(config)
         rows, links = [], {}
-        for seed in _seeds(config, method):
-            outcome = run_student(config, paths, method, seed, tracker, _tags(context))  # type: ignore[arg-type]
-            summary, name = outcome.summary, f"{method}-s{seed}"
+        for spec in _specs(config, method):
+            outcome = run_student(config, paths, spec, tracker, _tags(context))
+            summary, name = outcome.summary, spec.name
             if outcome.run_id:
                 links[f"mlflow_run/{name}"] = dg.MetadataValue.url(tracker.run_url(outcome.run_id))
             rows.append(
@@ -260,8 +267,8 @@ def _benchmark_asset(method: str) -> dg.AssetsDefinition:
         config, paths = experiment.config(), experiment.paths()
         tracker = mlflow.tracker(config)
         outcomes = []
-        for seed in _seeds(config, method):
-            name = f"{method}-s{seed}"
+        for spec in _specs(config, method):
+            name = spec.name
             outcomes.append(
                 run_benchmark(
                     config, paths, name, paths.student(name) / "model", tracker, _tags(context)

@@ -42,10 +42,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from agentdistill.config import Config, FormatConfig, resolve_format
 from agentdistill.distillation.losses import KL_METHODS, Method
+from agentdistill.distillation.on_policy import (
+    ON_POLICY_OWNED,
+    OnPolicyConfig,
+    check_on_policy,
+    distill_on_policy,
+)
 from agentdistill.distillation.teacher_cache import build_teacher_cache
 from agentdistill.distillation.trainer import (
     DISTILL_OWNED,
@@ -122,6 +128,38 @@ class BenchmarkConfig(Config):
     max_steps: int | None = Field(default=None, gt=0, description="None: the env's cap.")
     bootstrap: int = Field(default=1000, gt=0, description="Bootstrap resamples of each CI.")
     seed: int = Field(default=0, description="Bootstrap seed.")
+    grounded_teacher: bool = Field(
+        default=False,
+        description="Also benchmark the teacher with action grounding (`teacher-grounded`), "
+        "reported beside the headline decoding; students are never grounded by it.",
+    )
+
+
+class StudentSize(Config):
+    """Another compression: students of another preset, trained with every seed."""
+
+    name: str = Field(
+        pattern=r"^[a-z0-9]+$", description="Suffix of its students' names, e.g. '30x'."
+    )
+    student: str = Field(description="Model preset (models.PRESETS) or HF model folder.")
+    methods: list[Method] = Field(
+        default_factory=lambda: ["sad"], description="Methods trained at this size."
+    )
+
+
+@dataclass(frozen=True)
+class StudentSpec:
+    """One student of the experiment."""
+
+    name: str
+    """Its folder and display name: `<group>-s<seed>`, e.g. 'sad-s0', 'sad-30x-s1'."""
+    group: str
+    """What its seeds are averaged over: 'sad', 'sad-30x', 'sad-onpolicy'."""
+    method: Method
+    seed: int
+    student: str
+    """Preset or model folder it starts from."""
+    on_policy: bool = False
 
 
 class TeacherFloorConfig(Config):
@@ -199,6 +237,18 @@ class ExperimentConfig(Config):
         default_factory=lambda: ["sad_reason_only", "sad_act_only"],
         description="Methods trained with the first seed only.",
     )
+    sizes: list[StudentSize] = Field(
+        default_factory=list,
+        description="Further compressions (students of other presets), each with every seed.",
+    )
+    on_policy_methods: list[Method] = Field(
+        default_factory=list,
+        description="Methods also trained on-policy (`<method>-onpolicy-s<seed>`, every seed, "
+        "the main student preset, the offline students' token budget).",
+    )
+    on_policy: OnPolicyConfig = Field(
+        default_factory=OnPolicyConfig, description="How on-policy students play and learn."
+    )
     benchmark: BenchmarkConfig = Field(default_factory=BenchmarkConfig, description="Evaluation.")
     tracking: TrackingConfig = Field(
         default_factory=TrackingConfig, description="MLflow store, registry and champion rule."
@@ -222,22 +272,62 @@ class ExperimentConfig(Config):
         it is the cache every student reads)."""
         return self.runtime.merged(self.distill.runtime)
 
+    def student_specs(self) -> list[StudentSpec]:
+        """Every student: methods x seeds, ablations (first seed), other sizes x seeds,
+        on-policy methods x seeds."""
+        main = self.distill.student
+        specs = [StudentSpec(f"{m}-s{s}", m, m, s, main) for m in self.methods for s in self.seeds]
+        if self.seeds:
+            seed = self.seeds[0]
+            specs += [StudentSpec(f"{m}-s{seed}", m, m, seed, main) for m in self.ablations]
+        for size in self.sizes:
+            for m in size.methods:
+                group = f"{m}-{size.name}"
+                specs += [StudentSpec(f"{group}-s{s}", group, m, s, size.student)
+                          for s in self.seeds]  # fmt: skip
+        for m in self.on_policy_methods:
+            group = f"{m}-onpolicy"
+            specs += [StudentSpec(f"{group}-s{s}", group, m, s, main, on_policy=True)
+                      for s in self.seeds]  # fmt: skip
+        return specs
+
     def students(self) -> list[tuple[str, Method, int]]:
         """(name, method, seed) of every student, e.g. ('sad-s0', 'sad', 0)."""
-        runs = [(m, s) for m in self.methods for s in self.seeds]
-        runs += [(m, self.seeds[0]) for m in self.ablations if self.seeds]
-        return [(f"{m}-s{s}", m, s) for m, s in runs]
+        return [(spec.name, spec.method, spec.seed) for spec in self.student_specs()]
 
-    def student_config(self, method: Method, seed: int) -> DistillConfig:
+    def student_spec(self, name: str) -> StudentSpec:
+        for spec in self.student_specs():
+            if spec.name == name:
+                return spec
+        raise KeyError(f"no student {name!r} in profile {self.name!r}")
+
+    def student_config(
+        self, method: Method, seed: int, student: str | None = None
+    ) -> DistillConfig:
         """The resolved settings of one student (what it trains with and what is logged)."""
         return self.distill.model_copy(
             update={
                 "method": method,
                 "student_seed": seed,
+                "student": student or self.distill.student,
                 "train": self.distill.train.model_copy(update={"seed": seed}),
                 "runtime": self.distill_runtime,
             }
         )
+
+    @model_validator(mode="after")
+    def _students(self) -> ExperimentConfig:
+        names = [spec.name for spec in self.student_specs()]
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise ValueError(f"students named twice: {doubled} (check methods/ablations/sizes)")
+        for method in self.on_policy_methods:
+            check_on_policy(self.distill.model_copy(update={"method": method}))
+        return self
+
+
+GROUNDED_TEACHER = "teacher-grounded"
+"""The teacher benchmarked with action grounding (`BenchmarkConfig.grounded_teacher`)."""
 
 
 class ExperimentPaths:
@@ -269,7 +359,9 @@ class ExperimentPaths:
         return self.students / name
 
     def benchmark(self, name: str) -> Path:
-        """Benchmark folder of a model ('teacher' or a student name)."""
+        """Benchmark folder of a model ('teacher', 'teacher-grounded' or a student name)."""
+        if name == GROUNDED_TEACHER:
+            return self.teacher_benchmark / "grounded"
         return self.teacher_benchmark if name == "teacher" else self.benchmarks / name
 
 
@@ -514,6 +606,8 @@ def run_teacher_benchmark(
     """
     tracker = tracker or make_tracker(config)
     outcome = run_benchmark(config, paths, "teacher", teacher_dir(config, paths), tracker, tags)
+    if config.benchmark.grounded_teacher:
+        run_benchmark(config, paths, GROUNDED_TEACHER, teacher_dir(config, paths), tracker, tags)
     floor = read_floor(paths) if paths.floor.exists() else None
     success = outcome.result.metrics[0].success_rate.value
     settings = config.teacher_floor.model_dump(mode="json")
@@ -579,7 +673,7 @@ def run_segments(config: ExperimentConfig, paths: ExperimentPaths) -> dict[str, 
     """Segment the distillation data with the student tokenizer; build the teacher cache."""
     summary_file = paths.segments / "summary.json"
     teacher = teacher_dir(config, paths)
-    methods = set(config.methods) | set(config.ablations)
+    methods = {spec.method for spec in config.student_specs()}
     identity = {
         "trajectories_sha256": file_sha256(paths.distill_data),
         "teacher_sha256": model_sha256(teacher),
@@ -657,27 +751,43 @@ class StudentOutcome:
 def run_student(
     config: ExperimentConfig,
     paths: ExperimentPaths,
-    method: Method,
-    seed: int,
+    student: StudentSpec | str,
     tracker: Tracker | None = None,
     tags: Mapping[str, str] | None = None,
 ) -> StudentOutcome:
-    """Distil one student (resumes; skips a finished one); log its training run.
+    """Distil one student (a spec or its name; resumes; skips a finished one); log its
+    training run. On-policy students play train games between rounds
+    (`distillation.on_policy`).
 
     Refused while the teacher has not cleared its floor (`require_floor`).
     """
     require_floor(paths)
-    name = f"{method}-s{seed}"
+    spec = config.student_spec(student) if isinstance(student, str) else student
+    name, method, seed = spec.name, spec.method, spec.seed
     out = paths.student(name)
-    settings = config.student_config(method, seed)
+    settings = config.student_config(method, seed, spec.student)
     teacher = teacher_dir(config, paths)
     trajectories = read_trajectories(paths.distill_data)
     fmt = resolve_format(teacher, config.format)
     identity = distill_identity(settings, teacher, trajectories, fmt)
-    restart = _changed(out, identity, DISTILL_OWNED, f"student {name}")
+    owned: tuple[str, ...] = DISTILL_OWNED
+    if spec.on_policy:
+        tasks = train_tasks(config)
+        identity = {**identity, "on_policy": config.on_policy.model_dump(mode="json"),
+                    "train_tasks_sha256": tasks.sha256}  # fmt: skip
+        owned = ON_POLICY_OWNED
+    restart = _changed(out, identity, owned, f"student {name}")
     # rank 0's view decides: the processes must all train, or none
     if main_decides(not restart and (out / "distill_summary.json").exists()):
         summary = DistillSummary.model_validate_json((out / "distill_summary.json").read_text())
+    elif spec.on_policy:
+        began = time.perf_counter()
+        claim_run_folder(out, identity, owned, restart=restart)
+        summary = distill_on_policy(
+            settings, config.on_policy, teacher, trajectories, tasks.tasks, out, fmt=fmt,
+            cache_dir=paths.teacher_cache,
+        )  # fmt: skip
+        _timed(paths, f"student:{name}", began)
     else:
         began = time.perf_counter()
         summary = distill(
@@ -686,8 +796,10 @@ def run_student(
         )  # fmt: skip
         _timed(paths, f"student:{name}", began)
     tracker = tracker or make_tracker(config)
-    logged = {"distill": settings.model_dump(mode="json", exclude=PLACEMENT),
-              "format": _fmt_dump(config)}  # fmt: skip
+    logged: dict[str, Any] = {"distill": settings.model_dump(mode="json", exclude=PLACEMENT),
+                              "format": _fmt_dump(config)}  # fmt: skip
+    if spec.on_policy:
+        logged["on_policy"] = config.on_policy.model_dump(mode="json")
     inputs = {
         "trajectories": file_sha256(paths.distill_data),
         "teacher": model_sha256(teacher_dir(config, paths)),
@@ -700,6 +812,8 @@ def run_student(
             **_base_tags(config, tags),
             "role": "student",
             "method": method,
+            "group": spec.group,
+            "on_policy": str(spec.on_policy).lower(),
             "seed": str(seed),
             "parameters": str(summary.student_parameters),
             "trajectories_sha256": inputs["trajectories"],
@@ -768,6 +882,15 @@ def benchmark_model(
     return result
 
 
+def benchmark_settings(config: ExperimentConfig, name: str) -> BenchmarkConfig:
+    """How model `name` is benchmarked: the profile's settings (grounded for the
+    grounded teacher)."""
+    if name != GROUNDED_TEACHER:
+        return config.benchmark
+    decoding = config.benchmark.decoding.model_copy(update={"ground_actions": True})
+    return config.benchmark.model_copy(update={"decoding": decoding})
+
+
 def _flat_for_mlflow(result: BenchmarkResult) -> dict[str, float]:
     from agentdistill.results import benchmark_frame, flat_metrics
 
@@ -791,13 +914,14 @@ def run_benchmark(
     """
     out = paths.benchmark(name)
     tasks = benchmark_tasks(config)
+    settings = benchmark_settings(config, name)
     metrics_file = out / "metrics.json"
     reference_file = paths.benchmark("teacher") / f"{config.benchmark.split}.jsonl"
-    use_reference = name != "teacher" and reference_file.exists()
+    use_reference = name not in ("teacher", GROUNDED_TEACHER) and reference_file.exists()
     model_sha = model_sha256(model_dir)
     identity = {
         "model_sha256": model_sha,
-        "benchmark": config.benchmark.model_dump(mode="json"),
+        "benchmark": settings.model_dump(mode="json"),
         "format": _fmt_dump(config),
         "env": config.env,
         "tasks_sha256": tasks.sha256,
@@ -812,31 +936,34 @@ def run_benchmark(
     else:
         claim_run_folder(out, identity, owned, restart=restart)
         began = time.perf_counter()
-        policy = model_policy(config, model_dir, config.benchmark.decoding, name=name)
+        policy = model_policy(config, model_dir, settings.decoding, name=name)
         reference = read_trajectories(reference_file) if use_reference else None
-        result = benchmark_model(policy, tasks, out, config.benchmark, env=config.env,
+        result = benchmark_model(policy, tasks, out, settings, env=config.env,
                                  reference=reference)  # fmt: skip
         _timed(paths, f"benchmark:{name}", began)
     tracker = tracker or make_tracker(config)
     if not tracker.enabled:
         return BenchmarkOutcome(result, "")
-    settings = {
-        "benchmark": config.benchmark.model_dump(mode="json"),
+    logged = {
+        "benchmark": settings.model_dump(mode="json"),
         "format": _fmt_dump(config),
         "profile": config.name,
     }
-    key = run_key("benchmark", settings, {"tasks": tasks.sha256, "model": model_sha})
+    key = run_key("benchmark", logged, {"tasks": tasks.sha256, "model": model_sha})
     run_id = tracker.find_training_run(model_sha) or None
+    metrics = _flat_for_mlflow(result)
+    if name == GROUNDED_TEACHER:  # beside the teacher's own metrics, in its training run
+        metrics = {f"grounded/{key}": value for key, value in metrics.items()}
     logged_id = tracker.log_benchmark(
         f"benchmark:{name}",
-        _flat_for_mlflow(result),
+        metrics,
         [Path(result.episodes_file), metrics_file],
         tags={**_base_tags(config, tags), "data_sha256": tasks.sha256},
         run_id=run_id,
         run_key=key,
     )
     version = None
-    if run_id and name != "teacher":
+    if run_id and name not in ("teacher", GROUNDED_TEACHER):
         method, _, seed = name.rpartition("-s")
         main = result.metrics[0].success_rate
         version = tracker.register(
@@ -872,7 +999,20 @@ def report_entries(config: ExperimentConfig, paths: ExperimentPaths) -> list[Rep
             wall_s=None,
         )
     ]
-    for name, method, seed in config.students():
+    grounded = paths.benchmark(GROUNDED_TEACHER) / "metrics.json"
+    if config.benchmark.grounded_teacher and grounded.exists():
+        result = BenchmarkResult.model_validate_json(grounded.read_text())
+        entries.append(
+            ReportEntry(
+                name=GROUNDED_TEACHER,
+                method=GROUNDED_TEACHER,
+                parameters=result.parameters,
+                compression=1.0,
+                metrics=result.metrics,
+            )
+        )
+    for spec in config.student_specs():
+        name, method, seed = spec.name, spec.group, spec.seed
         result_file = paths.benchmark(name) / "metrics.json"
         if not result_file.exists():
             continue
@@ -975,8 +1115,8 @@ def run_experiment(
     if "segments" in stages:
         on_main(lambda: run_segments(config, paths))
     if "students" in stages:
-        for _, method, seed in config.students():
-            run_student(config, paths, method, seed, tracker)
+        for spec in config.student_specs():
+            run_student(config, paths, spec, tracker)
     if "benchmarks" in stages:
         for name, _, _ in config.students():
             model = paths.student(name) / "model"

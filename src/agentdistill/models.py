@@ -34,6 +34,8 @@ PRESETS: dict[str, ModelPreset] = {
     "student-10x": ModelPreset(hidden_size=128, layers=2, heads=4, intermediate_size=288),
     # ~0.17M: 30.3x smaller
     "student-30x": ModelPreset(hidden_size=64, layers=2, heads=4, intermediate_size=176),
+    # smoke runs only: a second student size far below the smoke teacher
+    "student-tiny": ModelPreset(hidden_size=32, layers=1, heads=2, intermediate_size=88),
 }
 
 
