@@ -288,6 +288,15 @@ def test_divergence_settings_need_a_kl_method() -> None:
             DistillConfig(method=method, divergence={"jsd_beta": 0.2})
 
 
+def test_an_experiments_shared_divergence_reaches_its_kl_students_only() -> None:
+    from agentdistill.experiment import ExperimentConfig
+
+    config = ExperimentConfig(distill={"divergence": {"reason": "reverse_kl"}})
+    # the shared settings are not refused for seqkd: its students ignore them, identity too
+    assert config.student_config("seqkd", 0).divergence.in_effect("seqkd") is None
+    assert config.student_config("sad", 0).divergence.reason == "reverse_kl"
+
+
 def test_run_identity_records_only_the_divergences_a_method_reads() -> None:
     chosen = DivergenceConfig(reason="reverse_kl", flat="jsd", jsd_beta=0.2)
     assert DivergenceConfig().in_effect("sad") is None  # old runs keep their identity
