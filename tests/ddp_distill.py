@@ -24,15 +24,15 @@ def main(argv: list[str]) -> None:
     teacher, trajectories, out, config = argv[:4]
     crash_at = int(argv[4]) if len(argv) > 4 else 0
     if crash_at:
-        real, calls = trainer.kd_loss, {"n": 0}
+        real, calls = trainer.span_kd_loss, {"n": 0}
 
-        def dying_kd_loss(*args: Any, **kwargs: Any) -> Any:
+        def dying_span_kd_loss(*args: Any, **kwargs: Any) -> Any:
             calls["n"] += 1
             if calls["n"] == crash_at:
                 raise KeyboardInterrupt
             return real(*args, **kwargs)
 
-        trainer.kd_loss = dying_kd_loss  # type: ignore[assignment]
+        trainer.span_kd_loss = dying_span_kd_loss  # type: ignore[assignment]
     settings = load_config(DistillConfig, config)
     distill(settings, teacher, read_trajectories(Path(trajectories)), out, show_progress=False)
 

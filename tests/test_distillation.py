@@ -286,7 +286,7 @@ def test_distill_trains_logs_spans_and_resumes(
     # the run dies at its 5th loss call (after the step-4 checkpoint); a rerun resumes
     import agentdistill.distillation.trainer as trainer
 
-    name = "span_losses" if method == "seqkd" else "kd_loss"
+    name = "span_losses" if method == "seqkd" else "span_kd_loss"
     real, calls = getattr(trainer, name), {"n": 0}
 
     def crash_at_five(*args, **kwargs):

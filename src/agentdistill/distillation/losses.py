@@ -1,8 +1,12 @@
-"""Distillation losses: forward KL to the teacher, per span type (SAD) or on the flat sequence.
+"""Distillation losses: a divergence to the teacher, per span type (SAD) or on the flat sequence.
 
     positions = loss_mask(batch, "sad")                               # bool [B, T-1]
     kl = kd_loss(student_logits_at_positions, targets, temperature)   # [N], T^2 * KL
     loss, parts = combine_span_losses(kl, batch.target_kinds[positions], "sad", 1.0, 1.0)
+
+The divergence is the paper's forward KL(p_teacher || q_student) unless chosen otherwise, per
+span type (`span_kd_loss`): `reverse_kl` = KL(q_student || p_teacher) (mode-seeking, the usual
+choice for on-policy distillation) or `jsd`, the generalized Jensen-Shannon divergence of GKD.
 
 Position t of a sequence predicts token t+1, so "the KL at a REASON token" is the KL of the
 distribution at the position before it; the `Batch` (segmentation.py) holds that shift.
@@ -16,11 +20,15 @@ The teacher's distribution comes either full (`TeacherTargets.full`, exact) or a
 log-probabilities plus the log of the mass left outside the top k (`TeacherTargets.topk`):
 the KL is then computed over k+1 outcomes, the top-k tokens and one "rest" bucket, which is
 exact when k covers the vocabulary and a close lower bound otherwise (merging outcomes never
-increases a KL divergence).
+increases a KL divergence). The same holds for the reverse KL and the JSD: all three are
+f-divergences, which merging outcomes never increases. Every divergence is computed in
+float32 log space and multiplied by T^2 (`kd_loss`).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal, get_args
 
@@ -40,6 +48,17 @@ KL_METHODS: tuple[str, ...] = ("token_kd", "sad", "sad_reason_only", "sad_act_on
 CE_METHODS: tuple[str, ...] = ("seqkd", "seqkd_span")
 # methods whose loss is lambda_r * (REASON loss) + lambda_a * (ACT loss)
 _SPAN_METHODS = ("seqkd_span", "sad", "sad_reason_only", "sad_act_only")
+
+Divergence = Literal["forward_kl", "reverse_kl", "jsd"]
+"""forward_kl: KL(p_teacher || q_student), the paper's (mass-covering). reverse_kl:
+KL(q_student || p_teacher) (mode-seeking). jsd: the generalized Jensen-Shannon divergence
+JSD(beta) of GKD (Agarwal et al. 2024), see `jsd`."""
+DIVERGENCES: tuple[str, ...] = get_args(Divergence)
+
+LOG_PROB_FLOOR = math.log(torch.finfo(torch.float32).tiny)
+"""About -87.3: the teacher's log-probabilities are floored here in the reverse KL. Below it a
+probability is not a normal float32 number, so only (near) zeros change, and student mass
+where the teacher has exactly none (masked logits) costs a large finite penalty, not +inf."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +83,14 @@ class TeacherTargets:
         top, indices = torch.topk(logprobs, k, dim=-1)
         return TeacherTargets(top, indices, rest_logprob(logprobs, indices))
 
+    def select(self, rows: torch.Tensor) -> TeacherTargets:
+        """The targets at the positions `rows` (a bool [N] mask or indices) selects."""
+        return TeacherTargets(
+            self.logprobs[rows],
+            None if self.indices is None else self.indices[rows],
+            None if self.rest_logprob is None else self.rest_logprob[rows],
+        )
+
 
 def rest_logprob(logprobs: torch.Tensor, indices: torch.Tensor) -> torch.Tensor:
     """log of the total probability outside `indices`, computed without cancellation."""
@@ -78,7 +105,9 @@ def forward_kl(
     log_q = torch.log_softmax(student_logits.float() / temperature, dim=-1)
     if teacher.indices is None:
         p = teacher.logprobs.exp()
-        return (p * (teacher.logprobs - log_q)).sum(-1)
+        # p = 0 (a -inf teacher logit) contributes nothing: 0 * -inf would be NaN
+        terms = p * (teacher.logprobs - log_q)
+        return torch.where(p > 0, terms, torch.zeros_like(terms)).sum(-1)
     log_q_top = log_q.gather(-1, teacher.indices)
     p_top = teacher.logprobs.exp()
     kl = (p_top * (teacher.logprobs - log_q_top)).sum(-1)
@@ -89,11 +118,150 @@ def forward_kl(
     return kl + torch.where(rest_p > 0, rest_term, torch.zeros_like(rest_term))
 
 
-def kd_loss(
+def outcome_logprobs(
+    student_logits: torch.Tensor, teacher: TeacherTargets, temperature: float = 1.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(log p_teacher, log q_student), [N, K] each, over the outcomes `teacher` resolves.
+
+    Full targets: the V tokens. Top-k targets: K = k+1, the teacher's top-k ids and the rest
+    bucket; the student's rest is the logsumexp of its log-probabilities outside those ids
+    (no 1 - sum cancellation). An empty rest bucket (k = V) is -inf on both sides.
+    """
+    log_q = torch.log_softmax(student_logits.float() / temperature, dim=-1)
+    if teacher.indices is None:
+        return teacher.logprobs.float(), log_q
+    assert teacher.rest_logprob is not None
+    log_p = torch.cat([teacher.logprobs.float(), teacher.rest_logprob.float()[:, None]], -1)
+    top = log_q.gather(-1, teacher.indices)
+    return log_p, torch.cat([top, rest_logprob(log_q, teacher.indices)[:, None]], -1)
+
+
+def _kl_terms(log_a: torch.Tensor, log_b: torch.Tensor) -> torch.Tensor:
+    """sum over outcomes of a * (log a - log b), [N], with 0 * log 0 = 0.
+
+    Outcomes where a = 0 are masked before any arithmetic, so neither values nor gradients
+    see -inf - -inf; `log_b` must be finite wherever a > 0.
+    """
+    present = log_a > float("-inf")
+    zero = torch.zeros_like(log_a)
+    a, b = torch.where(present, log_a, zero), torch.where(present, log_b, zero)
+    return torch.where(present, a.exp() * (a - b), zero).sum(-1)
+
+
+def reverse_kl(
     student_logits: torch.Tensor, teacher: TeacherTargets, temperature: float = 1.0
 ) -> torch.Tensor:
-    """T^2 * KL(p_teacher || p_student) per position, [N] (see the module's note on T)."""
-    return forward_kl(student_logits, teacher, temperature) * temperature**2
+    """KL(q_student || p_teacher) per position, [N] (mode-seeking).
+
+    Over the k+1 buckets for top-k targets. The teacher's log-probabilities are floored at
+    `LOG_PROB_FLOOR`, so student mass where the teacher has none (masked logits) is a large
+    finite cost; an empty rest bucket (k = V) holds no student mass either and adds nothing.
+    """
+    log_p, log_q = outcome_logprobs(student_logits, teacher, temperature)
+    return _kl_terms(log_q, log_p.clamp_min(LOG_PROB_FLOOR))
+
+
+def check_jsd_beta(beta: float) -> float:
+    """`beta` if it lies in the open interval (0, 1), else a ValueError saying why."""
+    if not 0.0 < beta < 1.0:
+        raise ValueError(
+            f"jsd_beta must lie strictly between 0 and 1 (got {beta}): JSD(beta) vanishes at "
+            "0 and 1; for KL(p_teacher || q_student) choose forward_kl, for "
+            "KL(q_student || p_teacher) reverse_kl"
+        )
+    return beta
+
+
+def jsd(
+    student_logits: torch.Tensor,
+    teacher: TeacherTargets,
+    temperature: float = 1.0,
+    beta: float = 0.5,
+) -> torch.Tensor:
+    """The generalized Jensen-Shannon divergence JSD(beta)(P || Q) per position, [N].
+
+    P is the teacher, Q the student, M = beta * P + (1 - beta) * Q (GKD, Agarwal et al. 2024,
+    eq. 1): JSD(beta) = beta * KL(P || M) + (1 - beta) * KL(Q || M), 0 < beta < 1 (refused
+    otherwise). beta = 0.5 is the symmetric JSD, bounded by log 2; for any beta the bound is
+    the binary entropy h(beta) (disjoint supports). TRL's `GKDTrainer` computes the same for
+    0 < beta < 1, but at beta = 0 and 1 switches to the forward and reverse KL, the limits of
+    JSD(beta) / beta and JSD(beta) / (1 - beta); here those are `forward_kl` and `reverse_kl`.
+    M is never 0 where P or Q has mass, so no floor is needed.
+    """
+    check_jsd_beta(beta)
+    log_p, log_q = outcome_logprobs(student_logits, teacher, temperature)
+    # an outcome neither side reaches (k = V's rest bucket) would make log M = -inf - -inf
+    empty = (log_p == float("-inf")) & (log_q == float("-inf"))
+    log_m = torch.logaddexp(
+        torch.where(empty, torch.zeros_like(log_p), log_p) + math.log(beta),
+        torch.where(empty, torch.zeros_like(log_q), log_q) + math.log1p(-beta),
+    )
+    return beta * _kl_terms(log_p, log_m) + (1.0 - beta) * _kl_terms(log_q, log_m)
+
+
+def divergence(
+    student_logits: torch.Tensor,
+    teacher: TeacherTargets,
+    kind: Divergence = "forward_kl",
+    temperature: float = 1.0,
+    beta: float = 0.5,
+) -> torch.Tensor:
+    """The divergence `kind` between teacher and student per position, [N] (no T^2).
+
+    `beta` is JSD's coefficient (read by `jsd` only).
+    """
+    if kind == "forward_kl":
+        return forward_kl(student_logits, teacher, temperature)
+    if kind == "reverse_kl":
+        return reverse_kl(student_logits, teacher, temperature)
+    if kind == "jsd":
+        return jsd(student_logits, teacher, temperature, beta)
+    raise ValueError(f"unknown divergence {kind!r}; expected one of {DIVERGENCES}")
+
+
+def kd_loss(
+    student_logits: torch.Tensor,
+    teacher: TeacherTargets,
+    temperature: float = 1.0,
+    kind: Divergence = "forward_kl",
+    beta: float = 0.5,
+) -> torch.Tensor:
+    """T^2 * the divergence `kind` per position, [N] (see the module's note on T).
+
+    The T^2 factor applies to every divergence: each is a smooth function of the softened
+    logits whose gradient shrinks as 1/T^2 for large T, like the forward KL's.
+    """
+    return divergence(student_logits, teacher, kind, temperature, beta) * temperature**2
+
+
+def span_kd_loss(
+    student_logits: torch.Tensor,
+    teacher: TeacherTargets,
+    kinds: torch.Tensor,
+    by_label: Mapping[SpanLabel, Divergence],
+    temperature: float = 1.0,
+    beta: float = 0.5,
+) -> torch.Tensor:
+    """`kd_loss` per position, [N], each with the divergence `by_label` gives its target's label.
+
+    `kinds` holds the span label of each position's target; a label present in `kinds` but
+    missing from `by_label` is an error. One divergence for every position costs one call.
+    """
+    chosen = {label: by_label.get(SpanLabel(label)) for label in kinds.unique().tolist()}
+    missing = [SpanLabel(label).name for label, kind in chosen.items() if kind is None]
+    if missing:
+        raise ValueError(f"no divergence chosen for the span label(s) {missing}")
+    wanted = sorted({kind for kind in chosen.values() if kind is not None})
+    if len(wanted) <= 1:
+        kind = wanted[0] if wanted else "forward_kl"
+        return kd_loss(student_logits, teacher, temperature, kind, beta)
+    out = student_logits.new_zeros(kinds.shape, dtype=torch.float32)
+    for kind in wanted:
+        labels = [label for label, chose in chosen.items() if chose == kind]
+        rows = torch.isin(kinds, torch.tensor(labels, device=kinds.device))
+        part = kd_loss(student_logits[rows], teacher.select(rows), temperature, kind, beta)
+        out = out.masked_scatter(rows, part)  # out of place: the graph reaches each part
+    return out
 
 
 def loss_mask(batch: Batch, method: str) -> torch.Tensor:

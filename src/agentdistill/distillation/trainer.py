@@ -10,6 +10,9 @@ Methods (see ../shared/specs/method.md and `losses.py`):
 - `sad`: lambda_r * KL over REASON + lambda_a * KL over ACT, each normalised over its own
   tokens; OBS and PROMPT get no loss. Ablations `sad_reason_only`, `sad_act_only`.
 With a temperature T != 1 every KL is multiplied by T^2 (`losses.kd_loss`).
+The divergence is the forward KL unless `divergence` chooses another per span type
+(`DivergenceConfig`: reverse KL or GKD's generalized JSD for REASON, ACT or token_kd's flat
+sequence).
 
 Trajectories are segmented with the student's tokenizer, which for logit distillation must be
 the teacher's vocabulary (checked: a clear error otherwise). The teacher's distribution comes
@@ -40,21 +43,24 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from agentdistill.config import Config, FormatConfig, resolve_format
 from agentdistill.distillation.losses import (
     CE_METHODS,
     KL_METHODS,
+    Divergence,
     Method,
     TeacherTargets,
+    check_jsd_beta,
     combine_span_losses,
-    kd_loss,
     loss_mask,
+    span_kd_loss,
 )
 from agentdistill.distillation.teacher_cache import TeacherCache, build_teacher_cache
 from agentdistill.files import write_text_atomic
 from agentdistill.fingerprints import model_sha256
+from agentdistill.formats import SpanLabel
 from agentdistill.models import (
     PRESETS,
     build_model_for_tokenizer,
@@ -83,6 +89,62 @@ from agentdistill.training import (
 log = logging.getLogger(__name__)
 
 
+class DivergenceConfig(Config):
+    """Which divergence to the teacher each span type is trained with (KL methods only).
+
+    The defaults are the paper's: the forward KL everywhere.
+    """
+
+    reason: Divergence = Field(
+        default="forward_kl",
+        description="Divergence at REASON targets (sad and its ablations): forward_kl = "
+        "KL(teacher || student), reverse_kl = KL(student || teacher), jsd = JSD(jsd_beta).",
+    )
+    act: Divergence = Field(
+        default="forward_kl",
+        description="Divergence at ACT targets (sad and its ablations): forward_kl, "
+        "reverse_kl or jsd.",
+    )
+    flat: Divergence = Field(
+        default="forward_kl",
+        description="Divergence at every target of token_kd's flat sequence (observations "
+        "included): forward_kl, reverse_kl or jsd.",
+    )
+    jsd_beta: float = Field(
+        default=0.5,
+        description="beta of jsd, strictly between 0 and 1: beta * KL(teacher || M) + "
+        "(1 - beta) * KL(student || M), M = beta * teacher + (1 - beta) * student (GKD's "
+        "eq. 1 and TRL's convention; 0.5 is the symmetric JSD). TRL's beta = 0 and 1 are "
+        "forward_kl and reverse_kl here.",
+    )
+
+    @field_validator("jsd_beta")
+    @classmethod
+    def _beta_inside(cls, beta: float) -> float:
+        return check_jsd_beta(beta)
+
+    def by_label(self, method: str) -> dict[SpanLabel, Divergence]:
+        """The divergence of each target label `method` trains (empty for CE methods)."""
+        if method == "token_kd":
+            return {label: self.flat for label in SpanLabel}
+        if method in KL_METHODS:
+            return {SpanLabel.REASON: self.reason, SpanLabel.ACT: self.act}
+        return {}
+
+    def in_effect(self, method: str) -> dict[str, Any] | None:
+        """The settings `method` reads, for the run identity; None when that is the default
+        (forward KL wherever it applies), so runs recorded before this setting keep theirs."""
+        if method == "token_kd":
+            used: dict[str, Divergence] = {"flat": self.flat}
+        elif method in KL_METHODS:
+            used = {"reason": self.reason, "act": self.act}
+        else:
+            return None
+        if all(kind == "forward_kl" for kind in used.values()):
+            return None
+        return {**used, **({"jsd_beta": self.jsd_beta} if "jsd" in used.values() else {})}
+
+
 class DistillConfig(Config):
     """A distillation run: method, loss settings, student, optimisation."""
 
@@ -101,6 +163,11 @@ class DistillConfig(Config):
         gt=0,
         description="Softmax temperature T of the KL (teacher and student); the KL is "
         "multiplied by T^2 so gradient magnitudes do not change with T (Hinton et al.).",
+    )
+    divergence: DivergenceConfig = Field(
+        default_factory=DivergenceConfig,
+        description="Divergence to the teacher per span type (REASON, ACT, token_kd's flat "
+        "sequence), each times T^2; default the forward KL everywhere. KL methods only.",
     )
     top_k: int = Field(default=32, ge=1, description="Teacher entries kept per position.")
     teacher_source: Literal["cache", "online", "endpoint"] = Field(
@@ -139,6 +206,24 @@ class DistillConfig(Config):
             if self.teacher_endpoint is None:
                 raise ValueError("teacher_source=endpoint needs teacher_endpoint (base_url, model)")
             check_endpoint_cache_settings(self.top_k, self.temperature)
+        return self
+
+    @model_validator(mode="after")
+    def _divergence_needs_a_kl_method(self) -> DistillConfig:
+        # cross-entropy trains on hard labels: a divergence setting would be silently ignored
+        if self.method in CE_METHODS:
+            default = DivergenceConfig()
+            changed = [
+                f"divergence.{name}={getattr(self.divergence, name)}"
+                for name in DivergenceConfig.model_fields
+                if getattr(self.divergence, name) != getattr(default, name)
+            ]
+            if changed:
+                raise ValueError(
+                    f"{', '.join(changed)}: method {self.method!r} trains with cross-entropy "
+                    f"on the teacher's tokens, no divergence; the setting applies to "
+                    f"{', '.join(KL_METHODS)}"
+                )
         return self
 
 
@@ -286,6 +371,7 @@ def loss_fn_for(
     def loss_fn(model: Any, batch: Batch) -> tuple[torch.Tensor, SpanParts]:
         positions = loss_mask(batch, config.method)
         student_logits = logits_at(model, batch, positions)
+        kinds = batch.target_kinds[positions]
         if config.method not in KL_METHODS:  # seqkd_span: hard labels
             per_position = torch.nn.functional.cross_entropy(
                 student_logits.float(), batch.target_ids[positions], reduction="none"
@@ -297,10 +383,17 @@ def loss_fn_for(
                 with torch.no_grad():
                     teacher_logits = logits_at(teacher, batch, positions)
                 targets = TeacherTargets.full(teacher_logits, config.temperature)
-            per_position = kd_loss(student_logits, targets, config.temperature)
+            per_position = span_kd_loss(
+                student_logits,
+                targets,
+                kinds,
+                config.divergence.by_label(config.method),
+                config.temperature,
+                config.divergence.jsd_beta,
+            )
         return combine_span_losses(
             per_position,
-            batch.target_kinds[positions],
+            kinds,
             config.method,
             config.lambda_reason,
             config.lambda_act,
@@ -341,6 +434,12 @@ def distill_identity(
     else:
         # which model, served where; not how it is reached (concurrency, timeout, key variable)
         settings["teacher_endpoint"] = {"base_url": endpoint.public_url, "model": endpoint.model}
+    # what the method reads of it, absent when the paper's default: old runs keep their identity
+    divergence = config.divergence.in_effect(config.method)
+    if divergence is None:
+        settings.pop("divergence")
+    else:
+        settings["divergence"] = divergence
     if teacher_dir is None:
         if tokenizer is None:
             raise ValueError("without a teacher, the identity needs the student's tokenizer")
