@@ -188,6 +188,107 @@ def comparison_verdict(a_name: str, b_name: str, difference: Estimate) -> str:
     return f"{a_name} vs {b_name}: no difference detectable ({points})"
 
 
+class Comparison(Record):
+    """A paired comparison of two groups of models on the same tasks."""
+
+    a: str = Field(description="First group (e.g. 'sad').")
+    b: str = Field(description="Second group (e.g. 'seqkd').")
+    difference: Estimate = Field(description="Mean over tasks of success(a) - success(b).")
+    verdict: str = Field(description="One line: who wins by how much, or no difference.")
+
+
+class Retention(Record):
+    """A group's success as a share of the teacher's, on the same tasks."""
+
+    group: str
+    compression: float = Field(description="Teacher parameters / the group's parameters.")
+    success: float = Field(description="The group's success (seeds averaged per task).")
+    retention: Estimate = Field(description="sum of its per-task success / the teacher's.")
+
+
+def compare_groups(
+    groups: Mapping[str, Sequence[Sequence[Trajectory]]],
+    pairs: Sequence[tuple[str, str]],
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> list[Comparison]:
+    """Paired bootstrap verdicts for `pairs` of groups (each group: one run per seed)."""
+    by_task = {name: success_by_task(runs) for name, runs in groups.items()}
+    out = []
+    for a, b in pairs:
+        difference = paired_difference(by_task[a], by_task[b], n_boot=n_boot, seed=seed)
+        out.append(
+            Comparison(
+                a=a, b=b, difference=difference, verdict=comparison_verdict(a, b, difference)
+            )
+        )
+    return out
+
+
+def retention(
+    group: str,
+    runs: Sequence[Sequence[Trajectory]],
+    teacher: Sequence[Trajectory],
+    compression: float,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> Retention:
+    """Student success / teacher success, tasks resampled together (seeds averaged per task)."""
+    student = success_by_task(runs)
+    reference = success_by_task([teacher])
+    if set(student) != set(reference):
+        raise ValueError(f"{group}: retention needs the teacher's tasks")
+    keys = sorted(student)
+    estimate = bootstrap_ratio(
+        [student[k] for k in keys], [reference[k] for k in keys], n_boot=n_boot, seed=seed
+    )
+    return Retention(
+        group=group,
+        compression=compression,
+        success=float(np.mean([student[k] for k in keys])),
+        retention=estimate,
+    )
+
+
+def statistics_markdown(comparisons: Sequence[Comparison], retentions: Sequence[Retention]) -> str:
+    """The report's paired comparisons and retention tables."""
+    from agentdistill.results import markdown_table
+
+    def pts(e: Estimate) -> str:
+        return f"{100 * e.value:+.1f} [{100 * e.low:+.1f}, {100 * e.high:+.1f}]"
+
+    lines = [
+        "## Paired comparisons",
+        "",
+        "Success difference in points, mean over tasks (seeds averaged per task), with a "
+        "95% paired bootstrap interval over tasks.",
+        "",
+        markdown_table(
+            ["a", "b", "a - b (pts)", "verdict"],
+            [[c.a, c.b, pts(c.difference), c.verdict] for c in comparisons],
+        ),
+        "",
+        "## Retention",
+        "",
+        "Student success / teacher success on the same tasks, 95% bootstrap interval.",
+        "",
+        markdown_table(
+            ["group", "compression", "success", "retention"],
+            [
+                [
+                    r.group,
+                    f"{r.compression:.1f}x",
+                    f"{100 * r.success:.1f}%",
+                    f"{100 * r.retention.value:.0f}% [{100 * r.retention.low:.0f}, "
+                    f"{100 * r.retention.high:.0f}]",
+                ]
+                for r in retentions
+            ],
+        ),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 class EnvMetrics(Record):
     """Metrics of one model on one (environment, split)."""
 
@@ -385,13 +486,15 @@ def _metrics_for(entry: ReportEntry, env: tuple[str, str]) -> EnvMetrics | None:
     return next((m for m in entry.metrics if (m.env, m.split) == env), None)
 
 
-def render_markdown(entries: Sequence[ReportEntry]) -> str:
-    """The report as markdown: per environment, a table of models and one over seeds."""
+def render_markdown(entries: Sequence[ReportEntry], extra: str = "") -> str:
+    """The report as markdown: per environment, a table of models and one over seeds;
+    `extra` (further sections) after them."""
     # Imported here: `results` builds on this module, and pandas loads only for a report.
     from agentdistill.results import LEGEND, results_frame, to_markdown
 
     tables = to_markdown(results_frame(entries))
-    return "\n".join(["# Evaluation report", "", LEGEND, *(["", tables] if tables else [])]) + "\n"
+    parts = ["# Evaluation report", "", LEGEND, *(["", tables] if tables else [])]
+    return "\n".join([*parts, *(["", extra.rstrip("\n")] if extra else [])]) + "\n"
 
 
 def render_png(entries: Sequence[ReportEntry]) -> bytes:
@@ -432,13 +535,16 @@ def render_png(entries: Sequence[ReportEntry]) -> bytes:
     return buffer.getvalue()
 
 
-def write_report(entries: Sequence[ReportEntry], out_dir: str | Path) -> dict[str, Path]:
-    """Write report.md, report.json and report.png atomically; return their paths by kind."""
+def write_report(
+    entries: Sequence[ReportEntry], out_dir: str | Path, extra_markdown: str = ""
+) -> dict[str, Path]:
+    """Write report.md (with `extra_markdown` sections), report.json and report.png
+    atomically; return their paths by kind."""
     if not entries:
         raise ValueError("no report entries")
     out_dir = Path(out_dir)
     paths = {
-        "md": write_text_atomic(out_dir / "report.md", render_markdown(entries)),
+        "md": write_text_atomic(out_dir / "report.md", render_markdown(entries, extra_markdown)),
         "json": write_text_atomic(
             out_dir / "report.json",
             json.dumps([e.model_dump(mode="json") for e in entries], indent=2) + "\n",

@@ -61,7 +61,17 @@ from agentdistill.distillation.trainer import (
     distill_identity,
 )
 from agentdistill.environments.registry import make_env
-from agentdistill.evaluation import EnvMetrics, ReportEntry, benchmark_metrics, write_report
+from agentdistill.evaluation import (
+    Comparison,
+    EnvMetrics,
+    ReportEntry,
+    Retention,
+    benchmark_metrics,
+    compare_groups,
+    retention,
+    statistics_markdown,
+    write_report,
+)
 from agentdistill.files import write_text_atomic
 from agentdistill.fingerprints import combined_hash, file_sha256, model_sha256, run_key
 from agentdistill.formats import SpanLabel
@@ -1034,6 +1044,80 @@ def report_entries(config: ExperimentConfig, paths: ExperimentPaths) -> list[Rep
     return entries
 
 
+class ReportStatistics(BaseModel):
+    """What the report says beyond per-model metrics (`report/statistics.json`)."""
+
+    comparisons: list[Comparison]
+    retention: list[Retention]
+    rooms: dict[str, dict[str, float]] = Field(
+        default_factory=dict, description="Receptacle counts per split (ALFWorld)."
+    )
+    markdown: str = ""
+
+
+def comparison_pairs(config: ExperimentConfig, groups: Sequence[str]) -> list[tuple[str, str]]:
+    """Which groups the report compares: at each size and mode, SAD against every other
+    method there; every on-policy group against its offline counterpart."""
+    specs = {spec.group: spec for spec in config.student_specs() if spec.group in groups}
+    pairs: list[tuple[str, str]] = []
+    for group, spec in specs.items():
+        suffix = group[len(spec.method) :]
+        sad = f"sad{suffix}"
+        if spec.method != "sad" and sad in specs:
+            pairs.append((sad, group))
+    for group, spec in specs.items():
+        if spec.on_policy and spec.method in specs:
+            pairs.append((group, spec.method))
+    return pairs
+
+
+def report_statistics(
+    config: ExperimentConfig, paths: ExperimentPaths, entries: Sequence[ReportEntry]
+) -> ReportStatistics:
+    """Paired comparisons and retention over the benchmarked students (seeds per group),
+    and the size of the rooms played."""
+    split = config.benchmark.split
+    runs: dict[str, list[list[Trajectory]]] = {}
+    compression: dict[str, list[float]] = {}
+    for entry in entries:
+        if entry.seed is None:
+            continue
+        episodes = read_trajectories(paths.benchmark(entry.name) / f"{split}.jsonl")
+        runs.setdefault(entry.method, []).append(episodes)
+        compression.setdefault(entry.method, []).append(entry.compression)
+    teacher = read_trajectories(paths.benchmark("teacher") / f"{split}.jsonl")
+    n_boot, seed = config.benchmark.bootstrap, config.benchmark.seed
+    comparisons = compare_groups(runs, comparison_pairs(config, list(runs)), n_boot, seed)
+    kept = []
+    for group, group_runs in runs.items():
+        size = sum(compression[group]) / len(group_runs)
+        kept.append(retention(group, group_runs, teacher, size, n_boot, seed))
+    markdown = statistics_markdown(comparisons, kept)
+    rooms: dict[str, dict[str, float]] = {}
+    if config.env == "alfworld":
+        from agentdistill.environments.alfworld.env import receptacle_distribution
+        from agentdistill.results import markdown_table
+
+        for name, tasks in run_tasks(config).items():
+            rooms[name] = receptacle_distribution(tasks.tasks)
+        rows = [[name, *(f"{d[k]:g}" for k in ROOM_COLUMNS)] for name, d in rooms.items()]
+        markdown += "\n".join(
+            [
+                "",
+                "## Rooms",
+                "",
+                "Receptacles listed in each game's first observation, per split played.",
+                "",
+                markdown_table(["split", *ROOM_COLUMNS], rows),
+                "",
+            ]
+        )
+    return ReportStatistics(comparisons=comparisons, retention=kept, rooms=rooms, markdown=markdown)
+
+
+ROOM_COLUMNS = ("games", "min", "q1", "median", "q3", "max", "mean")
+
+
 @dataclass
 class ReportOutcome:
     files: dict[str, Path]
@@ -1056,7 +1140,11 @@ def run_report(
     from agentdistill.results import leaderboard, results_frame
 
     entries = report_entries(config, paths)
-    files = write_report(entries, paths.report)
+    stats = report_statistics(config, paths, entries)
+    files = write_report(entries, paths.report, stats.markdown)
+    files["statistics"] = write_text_atomic(
+        paths.report / "statistics.json", stats.model_dump_json(indent=2)
+    )
     frame = results_frame(entries)
     files["leaderboard"] = paths.report / "leaderboard.json"
     write_text_atomic(files["leaderboard"], json.dumps(leaderboard(frame), indent=2))
@@ -1067,7 +1155,7 @@ def run_report(
     run_id = tracker.log_benchmark(
         "leaderboard",
         {},
-        [files[kind] for kind in ("md", "png", "json", "leaderboard")],
+        [files[kind] for kind in ("md", "png", "json", "leaderboard", "statistics")],
         tags=_base_tags(config, tags),
         run_key=run_key("report", {"profile": config.name}, {"report": report_sha}),
         table=frame,
