@@ -521,7 +521,25 @@ def run_teacher(
         run_key=key,
         decoding=config.benchmark.decoding,
     )
-    return TeacherOutcome(target, run_id, json.loads(summary_file.read_text()))
+    summary = json.loads(summary_file.read_text())
+    rounds = summary.get("rounds", [])
+    if run_id and rounds and tracker.enabled:
+        # each DAgger round's figures and labelled data, kept with the teacher's run (once)
+        logged = tracker.client.get_run(run_id).data.metrics
+        for r in rounds:
+            prefix = f"dagger/round{r['round']}"
+            if f"{prefix}/learner_success" in logged:
+                continue
+            folder = paths.teacher / "dagger" / f"round-{r['round']}"
+            figures = ("learner_success", "agreement", "states_labelled")
+            tracker.log_benchmark(
+                "teacher",
+                {f"{prefix}/{name}": float(r["labels"][name]) for name in figures},
+                [folder / "train.jsonl", folder / "summary.json"],
+                run_id=run_id,
+                artifact_dir=f"dagger/round-{r['round']}",
+            )
+    return TeacherOutcome(target, run_id, summary)
 
 
 class FloorResult(BaseModel):
