@@ -436,3 +436,51 @@ def test_paired_comparison_needs_the_same_tasks_and_averages_seeds() -> None:
     other = success_by_task([[_episode("t0", True), _episode("t2", False)]])
     with pytest.raises(ValueError, match="same tasks"):
         paired_difference(seeds, other)
+
+
+def test_group_comparisons_retention_and_the_report_section() -> None:
+    from agentdistill.evaluation import compare_groups, retention, statistics_markdown
+
+    teacher = [_episode(f"t{i}", True) for i in range(4)]
+    runs = {
+        "sad": [
+            [_episode(f"t{i}", w) for i, w in enumerate([True, True, False, False])],
+            [_episode(f"t{i}", w) for i, w in enumerate([True, False, False, False])],
+        ],
+        "seqkd": [[_episode(f"t{i}", False) for i in range(4)]],
+    }
+    (comparison,) = compare_groups(runs, [("sad", "seqkd")], n_boot=200)
+    # per task, seeds averaged: sad [1, .5, 0, 0], seqkd all 0 -> mean difference 0.375
+    assert comparison.difference.value == pytest.approx(0.375)
+    assert comparison.verdict.startswith("sad ")
+    kept = retention("sad", runs["sad"], teacher, compression=10.4, n_boot=200)
+    assert kept.success == pytest.approx(0.375)
+    assert kept.retention.value == pytest.approx(0.375) and kept.retention.n == 4
+    with pytest.raises(ValueError, match="teacher's tasks"):
+        retention("sad", runs["sad"], teacher[:3], compression=10.4)
+    text = statistics_markdown([comparison], [kept])
+    assert "## Paired comparisons" in text and "| sad | seqkd | +37.5 [" in text
+    assert "| sad | 10.4x | 37.5% | 38% [" in text
+
+
+def test_the_default_profile_compares_sad_with_each_method_and_on_policy_with_offline() -> None:
+    from pathlib import Path
+
+    from agentdistill.config import load_config
+    from agentdistill.experiment import ExperimentConfig, comparison_pairs
+
+    config = load_config(
+        ExperimentConfig, Path(__file__).parents[1] / "configs/experiment/default.yaml"
+    )
+    groups = list(dict.fromkeys(spec.group for spec in config.student_specs()))
+    assert groups == ["sad", "seqkd", "token_kd", "sad-30x", "sad-onpolicy"]
+    assert comparison_pairs(config, groups) == [
+        ("sad", "seqkd"),
+        ("sad", "token_kd"),
+        ("sad-onpolicy", "sad"),
+    ]
+    two_sizes = config.model_copy(
+        update={"sizes": [config.sizes[0].model_copy(update={"methods": ["sad", "seqkd"]})]}
+    )
+    groups = list(dict.fromkeys(spec.group for spec in two_sizes.student_specs()))
+    assert ("sad-30x", "seqkd-30x") in comparison_pairs(two_sizes, groups)
