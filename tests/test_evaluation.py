@@ -455,7 +455,10 @@ def test_group_comparisons_retention_and_the_report_section() -> None:
     assert comparison.verdict.startswith("sad ")
     kept = retention("sad", runs["sad"], teacher, compression=10.4, n_boot=200)
     assert kept.success == pytest.approx(0.375)
+    assert kept.retention is not None
     assert kept.retention.value == pytest.approx(0.375) and kept.retention.n == 4
+    losing = [_episode(f"t{i}", False) for i in range(4)]
+    assert retention("sad", runs["sad"], losing, compression=10.4).retention is None
     with pytest.raises(ValueError, match="teacher's tasks"):
         retention("sad", runs["sad"], teacher[:3], compression=10.4)
     text = statistics_markdown([comparison], [kept])

@@ -203,7 +203,10 @@ class Retention(Record):
     group: str
     compression: float = Field(description="Teacher parameters / the group's parameters.")
     success: float = Field(description="The group's success (seeds averaged per task).")
-    retention: Estimate = Field(description="sum of its per-task success / the teacher's.")
+    retention: Estimate | None = Field(
+        description="Sum of its per-task success / the teacher's; None when the teacher won "
+        "no task (undefined)."
+    )
 
 
 def compare_groups(
@@ -239,9 +242,11 @@ def retention(
     if set(student) != set(reference):
         raise ValueError(f"{group}: retention needs the teacher's tasks")
     keys = sorted(student)
-    estimate = bootstrap_ratio(
-        [student[k] for k in keys], [reference[k] for k in keys], n_boot=n_boot, seed=seed
-    )
+    estimate = None
+    if any(reference[k] for k in keys):
+        estimate = bootstrap_ratio(
+            [student[k] for k in keys], [reference[k] for k in keys], n_boot=n_boot, seed=seed
+        )
     return Retention(
         group=group,
         compression=compression,
@@ -279,8 +284,12 @@ def statistics_markdown(comparisons: Sequence[Comparison], retentions: Sequence[
                     r.group,
                     f"{r.compression:.1f}x",
                     f"{100 * r.success:.1f}%",
-                    f"{100 * r.retention.value:.0f}% [{100 * r.retention.low:.0f}, "
-                    f"{100 * r.retention.high:.0f}]",
+                    (
+                        f"{100 * r.retention.value:.0f}% [{100 * r.retention.low:.0f}, "
+                        f"{100 * r.retention.high:.0f}]"
+                        if r.retention is not None
+                        else "- (the teacher won nothing)"
+                    ),
                 ]
                 for r in retentions
             ],
