@@ -96,13 +96,14 @@ def test_parse_items_and_places() -> None:
 def test_search_order_is_a_function_of_type_and_names() -> None:
     rooms = ["cabinet 2", "cabinet 1", "countertop 1", "fridge 1", "sinkbasin 1", "toaster 1"]
     order = search_order("apple", rooms)
-    assert order.likely == ["fridge 1", "countertop 1", "sinkbasin 1"]
+    # surfaces (one step) before closed containers (two), each in the prior's order
+    assert order.likely == ["countertop 1", "sinkbasin 1", "fridge 1"]
     assert order.other == []
     # cabinets cannot hold apples (ALFRED's table), the toaster neither: searched last.
     assert set(order.last) == {"cabinet 1", "cabinet 2", "toaster 1"}
     assert search_order("apple", list(reversed(rooms))) == order
     mug = search_order("mug", rooms, last_kinds=["countertop"])
-    assert mug.likely[:3] == ["cabinet 1", "cabinet 2", "sinkbasin 1"]
+    assert mug.likely[:3] == ["sinkbasin 1", "cabinet 1", "cabinet 2"]
     assert mug.last[0] == "countertop 1"
 
 

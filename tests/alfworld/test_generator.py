@@ -4,7 +4,14 @@ from collections import Counter
 import pytest
 
 from agentdistill.environments.alfworld import facts
-from agentdistill.environments.alfworld.env import AlfworldSuite, game_to_task, task_game
+from agentdistill.environments.alfworld.env import (
+    AlfworldSuite,
+    game_to_task,
+    receptacle_count,
+    receptacle_distribution,
+    room_receptacles,
+    task_game,
+)
 from agentdistill.environments.alfworld.game import Game, GameObject, Receptacle, mangle
 from agentdistill.environments.alfworld.generator import SPLITS, GeneratorConfig, generate_game
 from agentdistill.environments.alfworld.textworld_engine import TextWorldAlfworldEnv
@@ -47,7 +54,10 @@ def test_games_are_solvable_and_not_already_solved(split: str) -> None:
         counts[game.task_type] += 1
         assert game.room in facts.TASK_ROOMS[game.task_type]
         assert game.floorplan in facts.ROOM_FLOORPLANS[game.room]
-        assert len(game.receptacles) <= CONFIG.max_receptacles
+        # the floorplan's full receptacle set (ALFRED's layouts), as in ALFWorld
+        assert sorted(r.id for r in game.receptacles) == sorted(
+            facts.floorplan_receptacles(game.floorplan)
+        )
         holder = {r.id: r for r in game.receptacles}
         types = {r.type for r in game.receptacles}
         targets = [o for o in game.objects if o.type == game.goal_object]
@@ -71,6 +81,43 @@ def test_games_are_solvable_and_not_already_solved(split: str) -> None:
             assert all(holder[o.receptacle].type != game.goal_receptacle for o in targets)
         assert game.agent_location not in {r.location for r in game.receptacles}
     assert set(counts) == set(facts.TASK_TYPES)
+
+
+def test_default_keeps_every_receptacle_and_a_cap_is_honoured() -> None:
+    assert CONFIG.max_receptacles is None
+    capped = GeneratorConfig(max_receptacles=8)
+    sizes = []
+    for index in range(40):
+        full = generate_game(CONFIG, "valid_seen", index)
+        layout = facts.floorplan_receptacles(full.floorplan)
+        assert {r.id for r in full.receptacles} == set(layout)
+        game = generate_game(capped, "valid_seen", index)
+        assert len(game.receptacles) <= 8
+        assert {r.id for r in game.receptacles} <= set(facts.floorplan_receptacles(game.floorplan))
+        sizes.append(len(full.receptacles))
+    assert max(sizes) > 12  # full-size kitchens are far bigger than the old cap
+    assert generate_game(capped, "valid_seen", 5) == generate_game(capped, "valid_seen", 5)
+
+
+def test_receptacle_count_reads_the_first_observation() -> None:
+    assert room_receptacles(
+        "You are in the middle of a room. Looking quickly around you, you see a cabinet 2, "
+        "a fridge 1, and a sinkbasin 1.\n\nYour task is to: put a mug in fridge."
+    ) == ["cabinet 2", "fridge 1", "sinkbasin 1"]
+    assert room_receptacles("Looking quickly around you, you see a bed 1.") == ["bed 1"]
+    with pytest.raises(ValueError):
+        room_receptacles("You arrive at cabinet 1.")
+    suite = AlfworldSuite(GeneratorConfig(train=0, valid_seen=12, valid_unseen=0))
+    tasks = suite.tasks("valid_seen")
+    counts = [receptacle_count(task) for task in tasks]
+    assert counts == [len(task_game(task).receptacles) for task in tasks]
+    summary = receptacle_distribution(tasks)
+    assert summary["games"] == 12
+    assert summary["min"] == min(counts) and summary["max"] == max(counts)
+    assert summary["min"] <= summary["q1"] <= summary["median"] <= summary["q3"] <= summary["max"]
+    assert summary["mean"] == pytest.approx(sum(counts) / 12)
+    one = receptacle_distribution(tasks[:1])
+    assert one["q1"] == one["median"] == one["q3"] == counts[0]
 
 
 def test_task_round_trip() -> None:

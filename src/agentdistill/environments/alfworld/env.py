@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import statistics
 from abc import abstractmethod
+from collections.abc import Iterable
 from pathlib import Path
 
 from agentdistill.environments.alfworld.game import Game
@@ -30,6 +33,7 @@ ENV_NAME = "alfworld"
 MAX_STEPS = 50
 WELCOME = "-= Welcome to TextWorld, ALFRED! =-\n\n"
 INVALID = "Nothing happens."
+_ROOM = re.compile(r"Looking quickly around you, you see (?P<items>[^.]*)\.")
 # Real ALFWorld data: split name -> folder under $ALFWORLD_DATA.
 REAL_SPLIT_FOLDERS = {
     "train": "json_2.1.1/train",
@@ -55,6 +59,72 @@ def task_game(task: Task) -> Game:
         raise ValueError(f"task {task.task_id}: not a generated game (spec has no 'generator')")
     config = GeneratorConfig.model_validate(task.spec["generator"])
     return generate_game(config, task.split, int(task.spec["index"]))  # type: ignore[arg-type]
+
+
+def room_receptacles(observation: str) -> list[str]:
+    """The receptacles a first observation lists ("Looking quickly around you, you see a
+    cabinet 2, a fridge 1, and a sinkbasin 1.") -> ['cabinet 2', 'fridge 1', 'sinkbasin 1']."""
+    match = _ROOM.search(observation)
+    if match is None:
+        raise ValueError(f"no room listing in observation: {observation[:120]!r}")
+    names = []
+    for part in match.group("items").split(", "):
+        part = part.strip().removeprefix("and ").strip()
+        names.append(part.split(" ", 1)[1] if part.startswith(("a ", "an ")) else part)
+    return [] if names == ["nothing"] else names
+
+
+def _engine_for(task: Task) -> AlfworldEnv:
+    # Imported here: both engine modules import this one.
+    if "generator" in task.spec:
+        from agentdistill.environments.alfworld.native import NativeAlfworldEnv
+
+        return NativeAlfworldEnv()
+    from agentdistill.environments.alfworld.textworld_engine import TextWorldAlfworldEnv
+
+    return TextWorldAlfworldEnv()
+
+
+def receptacle_count(task: Task, env: AlfworldEnv | None = None) -> int:
+    """How many receptacles an agent sees listed in the task's first observation (the room's
+    size as the agent meets it). `env` plays the task; default: the native engine for
+    generated games, TextWorld for game files."""
+    engine = env or _engine_for(task)
+    try:
+        return len(room_receptacles(engine.reset(task)))
+    finally:
+        if env is None:
+            engine.close()
+
+
+def receptacle_distribution(
+    tasks: Iterable[Task], env: AlfworldEnv | None = None
+) -> dict[str, float]:
+    """Summary of `receptacle_count` over tasks: games, mean, min, q1, median, q3, max."""
+    engines: dict[bool, AlfworldEnv] = {}
+    counts = []
+    try:
+        for task in tasks:
+            engine = env
+            if engine is None:  # one engine per kind of task, reused over all tasks
+                kind = "generator" in task.spec
+                engine = engines.get(kind) or engines.setdefault(kind, _engine_for(task))
+            counts.append(receptacle_count(task, engine))
+    finally:
+        for engine in engines.values():
+            engine.close()
+    if not counts:
+        raise ValueError("no tasks")
+    q1, _, q3 = statistics.quantiles(counts, n=4) if len(counts) > 1 else counts * 3
+    return {
+        "games": float(len(counts)),
+        "mean": statistics.fmean(counts),
+        "min": float(min(counts)),
+        "q1": float(q1),
+        "median": float(statistics.median(counts)),
+        "q3": float(q3),
+        "max": float(max(counts)),
+    }
 
 
 class AlfworldSuite(TaskSuite):

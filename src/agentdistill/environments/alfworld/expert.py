@@ -14,6 +14,12 @@ environment exposes, and nothing else (never the game's hidden state). It
   objects it places the first, then takes a second it remembers or keeps searching; for
   `look_at_obj_in_light` it takes the object, then finds the lamp and switches it on.
 
+It takes over from any history: `observe(..., action=...)` accepts actions someone else chose
+(a student, exploration noise, a random agent) and the expert updates its memory from what
+the observations say happened (objects picked up, moved, heated / cooled / cleaned), puts
+down an object the goal does not need, fetches a goal object from wherever it was put, and
+redoes an undone treatment.
+
 It thinks aloud like the ReAct ALFWorld prompts: a plan at the start, where it expects the
 object, "Now I find ...", "Now I take ...", after processing, and when its likely places run
 out; every other step has empty reasoning. Wording is drawn from paraphrase templates with a
@@ -32,6 +38,9 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from agentdistill.environments.alfworld import facts
+from agentdistill.environments.alfworld.env import MAX_STEPS
+from agentdistill.environments.alfworld.game import Game
+from agentdistill.environments.alfworld.native import NativeAlfworldEnv
 from agentdistill.environments.base import Environment
 from agentdistill.records import PolicyInfo, Step, Task, Timings, Trajectory
 
@@ -210,7 +219,7 @@ def search_order(
     prior = [kind.lower() for kind in PRIOR.get(type_name(obj_kind), ())]
     avoid = set(last_kinds)
 
-    def rank(name: str) -> tuple[int, int, str, int]:
+    def rank(name: str) -> tuple[int, int, int, str, int]:
         kind = kind_of(name)
         if not may_hold(kind, obj_kind):
             group = 3
@@ -218,8 +227,12 @@ def search_order(
             group = 2
         else:
             group = 0 if kind in prior else 1
+        # Within a group, surfaces (one step: go there) before closed containers (two steps:
+        # go there, open): in rooms with dozens of cabinets and drawers this finds the object
+        # sooner on average, and the search fits the 50-step cap.
+        closed = int(type_name(kind) in facts.OPENABLE)
         position = prior.index(kind) if group == 0 else 0
-        return group, position, kind, number_of(name)
+        return group, closed, position, kind, number_of(name)
 
     ranked = sorted(receptacles, key=rank)
     groups = [rank(name)[0] for name in ranked]
@@ -238,6 +251,18 @@ _CONTENTS = re.compile(
     r"(?P<items>[^.]*)\."
 )
 _ROOM = re.compile(r"Looking quickly around you, you see (?P<items>[^.]*)\.")
+# What an action did, as the engine reports it (observed whoever chose the action).
+_TOOK = re.compile(rf"You pick up the (?P<item>{_NAME}) from the (?P<place>{_NAME})\.")
+_MOVED = re.compile(rf"You move the (?P<item>{_NAME}) to the (?P<place>{_NAME})\.")
+_TREATED = re.compile(rf"You (?P<verb>heat|cool|clean) the (?P<item>{_NAME}) using the ")
+_CARRYING = re.compile(rf"You are carrying: an? (?P<item>{_NAME})\.")
+_EMPTY_HANDED = "You are not carrying anything."
+# verb -> (state it gives, state it takes away); heating and cooling undo each other.
+_TREATMENT: dict[str, tuple[str, str | None]] = {
+    "heat": ("hot", "cool"),
+    "cool": ("cool", "hot"),
+    "clean": ("clean", None),
+}
 _FACING = re.compile(r"You are facing the (?P<items>[^.]*?)\. Next to it")
 
 
@@ -348,6 +373,11 @@ _NOT_FOUND = (
     "{first}.",
     "No {obj} so far. Next, I will try {places}, beginning with {first}.",
 )
+_DROP = (
+    "I am holding {a_item}, which the task does not need. I will put it down first.",
+    "{A_item} is not what I need. Let me put it down before going on.",
+    "I do not need {a_item}. First I will put it down.",
+)
 _LAMP_FOUND = (
     "Now I find {a_item}. Next, I need to use it.",
     "There is {a_item} here. I will turn it on while holding the {obj}.",
@@ -425,7 +455,13 @@ class _Memory:
     here: set[str] = field(default_factory=set)
     holding: str | None = None
     processed: set[str] = field(default_factory=set)
+    """Objects in the state the goal asks for (hot / cool / clean)."""
     placed: list[str] = field(default_factory=list)
+    """Goal objects in a receptacle of the goal's type."""
+    states: dict[str, set[str]] = field(default_factory=dict)
+    """Object -> states it is in ('hot', 'cool', 'clean'), from the treatments seen."""
+    took_from: dict[str, str] = field(default_factory=dict)
+    """Object -> the receptacle it was last taken from (where it can be put back)."""
 
 
 class AlfworldExpert:
@@ -448,6 +484,7 @@ class AlfworldExpert:
         self.announced: set[str] = set()
         self.said_not_found: set[str] = set()
         self.searching: str | None = None
+        self.bad_drops: set[str] = set()
 
     # -- episode -----------------------------------------------------------------------------
     def reset(self, goal: str, observation: str, admissible: Sequence[str]) -> None:
@@ -461,6 +498,7 @@ class AlfworldExpert:
         self.last_action = None
         self.announced = set()
         self.said_not_found = set()
+        self.bad_drops = set()
         self._update_admissible(admissible)
 
     def act(self) -> tuple[str, str]:
@@ -478,39 +516,57 @@ class AlfworldExpert:
     ) -> None:
         """Learn from the answer to the last action.
 
-        `action` is what was actually executed when someone else chose it (exploration noise
-        during data collection); it may only be one that leaves the plan intact: `go to`,
-        `open`, `close`, `examine`, `look`, `inventory`, `help`, or an invalid command.
+        `action` is what was actually executed when someone else chose it (a student model,
+        exploration noise): any command, valid or not. The expert updates its memory from
+        what the observation says happened (a pick-up, a move, a treatment, a look inside),
+        not from what it meant to do, so it can take over from any history.
         """
-        foreign = action is not None and action != self.last_action
-        if foreign:
-            verb = action.split(" ", 1)[0]
-            if verb in {"take", "move", "use", "slice"} or verb in PROCESS_VERBS:
-                raise ExpertError(f"cannot recover from a foreign {action!r}")
+        if action is not None:
             self.last_action = action
-        action = self.last_action or ""
-        if observation.strip() == "Nothing happens.":
-            if foreign:
-                self._update_admissible(admissible)
-                return
-            raise ExpertError(f"{action!r} had no effect")
         self._update_admissible(admissible)
+        text = observation.strip()
+        if text == "Nothing happens.":
+            return  # nothing changed (an invalid command, or one made invalid by others)
         memory = self.memory
         self._read_contents(observation)
-        words = action.split(" ")
-        if action.startswith("take "):
-            item, source = action[len("take ") :].split(" from ")
+        took, moved, treated = _TOOK.match(text), _MOVED.match(text), _TREATED.match(text)
+        carrying = _CARRYING.match(text)
+        if took:
+            item, place = took.group("item", "place")
             memory.holding = item
-            if item in memory.contents.get(source, []):
-                memory.contents[source].remove(item)
-        elif action.startswith("move "):
-            item, place = action[len("move ") :].split(" to ")
+            memory.took_from[item] = place
+            if item in memory.contents.get(place, []):
+                memory.contents[place].remove(item)
+            if item in memory.placed:
+                memory.placed.remove(item)
+        elif moved:
+            item, place = moved.group("item", "place")
             memory.holding = None
-            memory.contents.setdefault(place, []).append(item)
-            if kind_of(item) == self.goal.obj:
+            if item not in memory.contents.setdefault(place, []):
+                memory.contents[place].append(item)
+            if kind_of(item) == self.goal.obj and kind_of(place) == self.goal.recep:
                 memory.placed.append(item)
-        elif words[0] in PROCESS_VERBS:
-            memory.processed.add(action[len(words[0]) + 1 :].split(" with ")[0])
+        elif treated:
+            verb, item = treated.group("verb", "item")
+            gained, lost = _TREATMENT[verb]
+            states = memory.states.setdefault(item, set())
+            states.add(gained)
+            states.discard(lost or "")
+            self._update_processed(item)
+        elif carrying:
+            memory.holding = carrying.group("item")
+        elif text == _EMPTY_HANDED:
+            memory.holding = None
+
+    def _update_processed(self, item: str) -> None:
+        """Whether `item` is in the state the goal asks for, after a treatment."""
+        if self.goal.task_type not in PROCESS:
+            return
+        wanted = PROCESS[self.goal.task_type][2]
+        if wanted in self.memory.states.get(item, set()):
+            self.memory.processed.add(item)
+        else:
+            self.memory.processed.discard(item)
 
     def _update_admissible(self, admissible: Sequence[str]) -> None:
         self.admissible = list(admissible)
@@ -532,7 +588,7 @@ class AlfworldExpert:
         goal, memory = self.goal, self.memory
         holding = memory.holding
         if holding is not None and kind_of(holding) != goal.obj:
-            raise ExpertError(f"holding {holding!r}, which the goal does not need")
+            return self._drop(holding)  # picked up by someone else: put it down first
         if goal.task_type == LIGHT:
             return self._decide_light()
         if holding is not None:
@@ -572,11 +628,47 @@ class AlfworldExpert:
         return None
 
     def _known_source(self) -> tuple[str, str] | None:
-        """Where to take the goal object from (never from the receptacle being filled)."""
-        exclude = [self.target] if self.target else []
-        if self.goal.task_type in (SIMPLE, TWO):
-            exclude += [r for r in self.memory.receptacles if kind_of(r) == self.goal.recep]
-        return self._known(self.goal.obj, exclude)
+        """Where to take the goal object from: never from the receptacle being filled for two
+        objects (elsewhere a goal object in the goal's receptacle type means the task is won,
+        or, for a treatment task, that someone put it there untreated: take it)."""
+        exclude = [self._two_target()] if self.goal.task_type == TWO else []
+        return self._known(self.goal.obj, [r for r in exclude if r])
+
+    def _two_target(self) -> str | None:
+        """For two objects: the receptacle holding the most goal objects seen, when some
+        are placed (possibly by someone else), else the chosen target."""
+        counts = {
+            r: sum(kind_of(item) == self.goal.obj for item in self.memory.contents.get(r, []))
+            for r in self.memory.receptacles
+            if kind_of(r) == self.goal.recep and r not in self.bad_targets
+        }
+        best = max(counts.values(), default=0)
+        if best == 0 or counts.get(self.target or "", 0) == best:
+            return self.target
+        self.target = min((r for r, n in counts.items() if n == best), key=number_of)
+        return self.target
+
+    def _drop(self, item: str) -> str:
+        """Put down an object the goal does not need: here when a receptacle here takes it,
+        else back where it was taken from (it fitted there), else wherever it may go."""
+        moves = [c for c in self.admissible if c.startswith(f"move {item} to ")]
+        if moves:
+            source = f"move {item} to {self.memory.took_from.get(item)}"
+            return source if source in moves else moves[0]
+        places = [self.memory.took_from.get(item, "")]
+        places += [
+            r for r in search_order(kind_of(item), self.memory.receptacles).all()
+            if may_hold(kind_of(r), kind_of(item))
+        ]  # fmt: skip
+        for place in places:
+            if not place or place in self.bad_drops:
+                continue
+            if place not in self.memory.here:
+                return f"go to {place}"
+            if self._closed(place):
+                return f"open {place}"
+            self.bad_drops.add(place)  # here and open, yet it does not take the object
+        raise ExpertError(f"nowhere to put down {item!r}")
 
     def _reach(self, place: str) -> str | None:
         """The command that brings the agent to `place`, or None when already there."""
@@ -602,6 +694,8 @@ class AlfworldExpert:
         return f"go to {min(appliances, key=number_of)}"
 
     def _choose_target(self) -> str:
+        if self.goal.task_type == TWO:
+            self._two_target()
         if self.target is None or self.target in self.bad_targets:
             options = [
                 r
@@ -661,13 +755,26 @@ class AlfworldExpert:
     def _thought(self, action: str) -> str:
         """ReAct-style reasoning for the chosen action; empty on most steps."""
         goal, memory, last = self.goal, self.memory, self.last_action or ""
+        holding = memory.holding
+        if holding and kind_of(holding) != goal.obj:
+            # picked up by someone else: say why it goes back, once (with the plan, if first)
+            if not (last.startswith("take ") or self.steps == 0):
+                return ""
+            drop = self._pick(_DROP, a_item=_an_item(holding), A_item=_capital(_an_item(holding)))
+            return self._plan_thought() + " " + drop if self.steps == 0 else drop
         if self.steps == 0:
-            return self._plan_thought() + " " + self._search_thought(goal.obj, _SEARCH)
-        if last.startswith("take ") and memory.holding:
+            # taking over with the object in hand: the plan, then what comes next
+            then = self._taken_thought(action) if holding else ""
+            return self._plan_thought() + " " + (then or self._search_thought(goal.obj, _SEARCH))
+        if last.startswith("take ") and holding:
             return self._taken_thought(action)
-        if last.split(" ")[0] in PROCESS_VERBS and memory.holding:
+        if last.split(" ")[0] in PROCESS_VERBS and holding and holding in memory.processed:
             return self._processed_thought()
-        if goal.task_type == TWO and last.startswith("move ") and len(memory.placed) == 1:
+        if (
+            goal.task_type == TWO
+            and last.startswith(f"move {goal.obj} ")
+            and len(memory.placed) == 1
+        ):
             return self._first_placed_thought()
         if action.startswith("take "):
             return self._found_thought(action)
@@ -824,6 +931,30 @@ class AlfworldExpert:
 # ---- episodes ----------------------------------------------------------------------------------
 
 EXPERT_POLICY = PolicyInfo(name="expert", kind="expert")
+
+
+def expert_wins(game: Game, max_steps: int = MAX_STEPS) -> bool:
+    """Whether the expert wins `game` within `max_steps` on the native engine.
+
+    The generator's witness that a game is solvable by an agent without privileged knowledge:
+    the expert still reads only the text the engine prints, never the game itself.
+    """
+    env = NativeAlfworldEnv()
+    observation = env.reset_game(game)
+    expert = AlfworldExpert()
+    try:
+        expert.reset(game.goal, observation, env.admissible_commands or [])
+        for _ in range(max_steps):
+            _, action = expert.act()
+            result = env.step(action)
+            if result.info.won:
+                return True
+            if result.done:
+                return False
+            expert.observe(result.observation, result.info.admissible_commands or [])
+    except ExpertError:
+        return False
+    return False
 
 
 def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajectory:

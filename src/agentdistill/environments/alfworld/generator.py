@@ -8,9 +8,12 @@ in receptacles that may hold them, and a goal sentence from the benchmark's temp
 
 Every emitted game is solvable by construction (the goal object exists, is pickupable and sits
 in an openable-or-open receptacle; the target receptacle exists and may hold it; the needed
-appliance or lamp is there) and not already solved at the start. Receptacles are subsampled to
-at most `max_receptacles` so that an agent searching without privileged knowledge can finish
-within the 50-step cap.
+appliance or lamp is there), not already solved at the start, and won within the 50-step cap
+by the scripted expert, which knows only what an agent knows (a draw it cannot win is
+redrawn, as ALFWorld keeps only games its expert solves). A game keeps its floorplan's
+full receptacle set, as ALFWorld's games do (`receptacle_distribution` in env.py measures it);
+`max_receptacles` optionally caps it (the task's receptacles, then a random subset of the
+rest), for curricula or smoke runs with smaller rooms.
 """
 
 from __future__ import annotations
@@ -46,7 +49,12 @@ class GeneratorConfig(Config):
     valid_unseen: int = Field(
         default=134, ge=0, description="Games in valid_unseen (unseen rooms)."
     )
-    max_receptacles: int = Field(default=12, ge=4, description="Receptacles kept per game.")
+    max_receptacles: int | None = Field(
+        default=None,
+        ge=4,
+        description="Cap on the receptacles kept per game; None keeps the floorplan's full set "
+        "(as ALFWorld does).",
+    )
     distractor_types: tuple[int, int] = Field(
         default=(4, 9), description="Range of distractor object types per game."
     )
@@ -131,7 +139,7 @@ class _Draw:
         if not sources:
             return None
 
-        # -- receptacles: the ones the task needs, then a random subset of the rest -----------
+        # -- receptacles: the ones the task needs, then all (or a random subset) of the rest ---
         keep: list[str] = []
 
         def need(kind: str) -> None:
@@ -154,9 +162,14 @@ class _Draw:
             need(lamp_type)
             lamp_holder = next(r for r in reversed(keep) if facts.receptacle_type(r) == lamp_type)
         rest = [r for r in all_receptacles if r not in keep]
-        rng.shuffle(rest)
-        size = rng.randint(max(len(keep), 5), self.config.max_receptacles)
-        keep += rest[: max(0, size - len(keep))]
+        cap = self.config.max_receptacles
+        if cap is None:
+            keep += rest
+        else:
+            # The draws of the capped rooms are unchanged, so a cap of 12 gives the old games.
+            rng.shuffle(rest)
+            size = rng.randint(max(len(keep), 5), cap)
+            keep += rest[: max(0, size - len(keep))]
         receptacles = [
             Receptacle(id=rid, type=facts.receptacle_type(rid), location=_location(poses[rid]))
             for rid in sorted(keep)
@@ -243,10 +256,16 @@ def generate_game(config: GeneratorConfig, split: str, index: int) -> Game:
     task = random.Random(f"alfworld:{config.seed}:{split}:{index}:task").choices(
         list(TASK_WEIGHTS), weights=list(TASK_WEIGHTS.values())
     )[0]
+    # Imported here: the expert plays on the native engine, which imports this module.
+    from agentdistill.environments.alfworld.expert import expert_wins
+
     for attempt in range(1000):
         rng = random.Random(f"alfworld:{config.seed}:{split}:{index}:{attempt}")
         game = _Draw(rng, split, config).make(f"{split}-{index:05d}", task)
-        if game is not None:
+        # Full-size rooms can hide the object so deep (dozens of closed cabinets and drawers)
+        # that no agent without privileged knowledge finds it within the step cap: like
+        # ALFWorld's `solvable` flag, a draw counts only when the fair expert wins it.
+        if game is not None and expert_wins(game):
             return game
     raise RuntimeError(f"could not draw a solvable game for {split} #{index}")
 

@@ -532,6 +532,14 @@ class NativeAlfworldEnv(AlfworldEnv):
         self._tables.move_to_end(key)
         return tables
 
+    def reset_game(self, game: Game) -> str:
+        """Start an episode of a `Game` itself, with no task (the generator's solvability
+        check plays games before they become tasks); then `step` as after `reset`."""
+        self._episode = _Episode(_Tables.build(game))
+        self._started, self._done, self._steps = True, False, 0
+        self._admissible = self._episode.admissible()
+        return self._episode.intro().removeprefix(WELCOME)
+
     def _engine_reset(self, task: Task) -> tuple[str, list[str]]:
         self._episode = _Episode(self._game_tables(task))
         return self._episode.intro(), self._episode.admissible()
