@@ -50,6 +50,7 @@ from agentdistill.policies.base import hash_seed
 from agentdistill.policies.hf import DecodingConfig
 from agentdistill.records import Step, Task, Trajectory
 from agentdistill.rollout import RolloutConfig, run_rollouts
+from agentdistill.runtime import world_size
 from agentdistill.teacher import load_policy
 from agentdistill.tokenizer import load_tokenizer
 from agentdistill.training import TrainSummary, planned_steps, segment_all
@@ -181,6 +182,12 @@ def distill_on_policy(
     student plays; `cache_dir`: the teacher cache of `trajectories` (round 0 reuses it).
     """
     check_on_policy(config)
+    if world_size() > 1:
+        raise RuntimeError(
+            "on-policy distillation runs in one process: its rounds alternate playing and "
+            "training, and the playing is not sharded across processes. Launch it without "
+            "accelerate/torchrun (a GPU still applies: runtime.device)."
+        )
     out = Path(out_dir)
     fmt = resolve_format(teacher_dir, fmt)
     tokenizer = load_tokenizer(teacher_dir)
