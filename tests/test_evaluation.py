@@ -476,11 +476,13 @@ def test_the_default_profile_compares_sad_with_each_method_and_on_policy_with_of
         ExperimentConfig, Path(__file__).parents[1] / "configs/experiment/default.yaml"
     )
     groups = list(dict.fromkeys(spec.group for spec in config.student_specs()))
-    assert groups == ["sad", "seqkd", "token_kd", "sad-30x", "sad-onpolicy"]
+    assert groups == ["sad", "seqkd", "token_kd", "sad-30x", "sad-onpolicy", "token_kd-onpolicy"]
     assert comparison_pairs(config, groups) == [
         ("sad", "seqkd"),
         ("sad", "token_kd"),
+        ("sad-onpolicy", "token_kd-onpolicy"),
         ("sad-onpolicy", "sad"),
+        ("token_kd-onpolicy", "token_kd"),
     ]
     two_sizes = config.model_copy(
         update={"sizes": [config.sizes[0].model_copy(update={"methods": ["sad", "seqkd"]})]}
