@@ -992,14 +992,16 @@ def run_benchmark(
     )
     version = None
     if run_id and name not in ("teacher", GROUNDED_TEACHER):
-        method, _, seed = name.rpartition("-s")
+        spec = config.student_spec(name)
         main = result.metrics[0].success_rate
         version = tracker.register(
             run_id,
             {
                 "profile": config.name,
-                "method": method,
-                "seed": seed,
+                "method": spec.method,
+                "group": spec.group,
+                "on_policy": str(spec.on_policy).lower(),
+                "seed": spec.seed,
                 "success_rate": main.value,
                 "success_low": main.low,
                 "success_high": main.high,
