@@ -203,15 +203,16 @@ def test_a_torn_last_line_is_dropped(
         # a kill in the middle of writing the next episode
         whole = reference[5].model_dump_json().encode()
         handle.write(torn or b'{"index": 5, "trajectory": ' + whole[: len(whole) // 2])
-    # fails again once more episodes finished (2: two games of 8 steps): their lines must
-    # follow the good ones, not the torn one (the third run would stop at a damaged line)
+    # fails again once more episodes finished (those ending at the same step): their lines
+    # must follow the good ones, not the torn one (the third run would stop at a damaged line)
     again = Counting(crash_after=1)
     with pytest.raises(Crash):
         run_rollouts(again, env, tasks, CONFIG, seed=0, out=out)
-    assert len(episode_lines(out)) == 4
+    kept = len(episode_lines(out))
+    assert 2 < kept < len(tasks)
     resumed = Counting()
     returned = run_rollouts(resumed, env, tasks, CONFIG, seed=0, out=out)
-    assert len(resumed.started) == len(tasks) - 4
+    assert len(resumed.started) == len(tasks) - kept
     assert untimed(read_jsonl(out, Trajectory)) == untimed(returned) == untimed(reference)
 
 
