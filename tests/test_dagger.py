@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from agentdistill.config import FormatConfig, load_config
-from agentdistill.dagger import DaggerConfig, round_tasks, training_trajectories
+from agentdistill.dagger import DaggerConfig, corrections, round_tasks, training_trajectories
 from agentdistill.environments.alfworld.env import AlfworldSuite
 from agentdistill.environments.alfworld.generator import GeneratorConfig
 from agentdistill.experiment import ExperimentConfig
@@ -53,13 +53,22 @@ def test_training_trajectories_relabel_agreements_and_teach_corrections() -> Non
     assert [t.steps[-1].action for t in corrections] == ["open cabinet 1", "go to sinkbasin 1"]
     assert all(t.steps[-1].imitate and not t.success for t in corrections)
     assert corrections[1].steps[:2] == full.steps[:2]
-    # capped, seeded choice
-    capped = training_trajectories([_episode(steps)], max_corrections=1, seed=3)
-    assert len(capped) == 2 and capped == training_trajectories(
-        [_episode(steps)], max_corrections=1, seed=3
-    )
+    # capped: the earliest disagreement
+    capped = training_trajectories([_episode(steps)], max_corrections=1)
+    assert len(capped) == 2 and capped[1].steps[-1].action == "open cabinet 1"
     # an episode without any label teaches nothing
     assert training_trajectories([_episode([Step(action="look", observation="o")])], 6) == []
+
+
+def test_corrections_teach_where_a_loop_starts_before_its_repeats() -> None:
+    label = OracleLabel(action="go to shelf 1")
+    loop = [Step(action="go to diningtable 1", observation="Nothing happens.", oracle=label)] * 6
+    detour = Step(action="look", observation="o", oracle=OracleLabel(action="go to shelf 2"))
+    steps = [*loop, detour, *loop]
+    # the two loops' onsets and the detour first, then the earliest repeats
+    assert corrections(steps, 3) == [0, 6, 7]
+    assert corrections(steps, 5) == [0, 1, 2, 6, 7]
+    assert corrections(steps, 0) == []
 
 
 def test_round_tasks_are_a_seeded_draw() -> None:

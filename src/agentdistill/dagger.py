@@ -20,9 +20,12 @@ into text to train on. Per learner episode:
   done relabelled with the expert's thought (imitated) and every other step kept as
   context without a loss (`imitate=False`): the model learns to continue correctly from
   its own (possibly wrong) past;
-- one short trajectory per disagreement (at most `max_corrections`, seeded choice): the
-  history up to that state, then the expert's turn (imitated) as its last step. This is
-  where the recovery is taught.
+- one short trajectory per disagreement (at most `max_corrections`): the history up to that
+  state, then the expert's turn (imitated) as its last step. This is where the recovery is
+  taught. The states where the learner starts to go wrong come first (then the earliest
+  others): a greedy learner that loops (`go to diningtable 1` -> `Nothing happens.`, again
+  and again) disagrees with the same label at every step of the loop, and its first
+  repetition is the state worth teaching, not the fortieth.
 """
 
 from __future__ import annotations
@@ -59,7 +62,8 @@ class DaggerConfig(Config):
         default=6,
         ge=0,
         description="Corrective trajectories (history + the expert's turn) per learner "
-        "episode, drawn among the states where learner and expert disagree.",
+        "episode, among the states where learner and expert disagree: where a disagreement "
+        "starts first (not a repeat of the step before), then the earliest.",
     )
     epochs: float = Field(
         default=1.0,
@@ -74,7 +78,7 @@ class DaggerConfig(Config):
         description="The learner's decoding in the rounds (greedy, ungrounded: the states "
         "it will visit when evaluated).",
     )
-    seed: int = Field(default=0, description="Seed of the task draws, mixing and corrections.")
+    seed: int = Field(default=0, description="Seed of the task draws and of the mixing.")
 
     def share(self, round_index: int) -> float:
         """The expert's share of round `round_index`'s games (rounds count from 1)."""
@@ -108,9 +112,24 @@ def _relabelled(step: Step) -> Step:
     )
 
 
-def training_trajectories(
-    episodes: Sequence[Trajectory], max_corrections: int, seed: int = 0
-) -> list[Trajectory]:
+def corrections(steps: Sequence[Step], max_corrections: int) -> list[int]:
+    """Indices of the disagreements to teach: onsets first (a step that is not the same
+    action under the same label as a disagreeing step just before), then by position."""
+    wrong = [i for i, s in enumerate(steps) if s.oracle is not None and s.action != s.oracle.action]
+    flagged = set(wrong)
+
+    def repeat(index: int) -> bool:
+        before = index - 1
+        return (
+            before in flagged
+            and steps[before].action == steps[index].action
+            and steps[before].oracle == steps[index].oracle
+        )
+
+    return sorted(sorted(wrong, key=lambda i: (repeat(i), i))[:max_corrections])
+
+
+def training_trajectories(episodes: Sequence[Trajectory], max_corrections: int) -> list[Trajectory]:
     """What a round's labelled episodes teach (see the module docstring).
 
     The expert's own episodes carry their turns as labels and come out as they went in; an
@@ -121,14 +140,7 @@ def training_trajectories(
         steps = [_relabelled(step) for step in episode.steps]
         if any(step.imitate for step in steps):
             out.append(episode.model_copy(update={"steps": steps}))
-        wrong = [
-            index
-            for index, step in enumerate(episode.steps)
-            if step.oracle is not None and step.action != step.oracle.action
-        ]
-        rng = random.Random(hash_seed(seed, episode.task.task_id))
-        chosen = sorted(rng.sample(wrong, min(max_corrections, len(wrong))))
-        for index in chosen:
+        for index in corrections(episode.steps, max_corrections):
             label = episode.steps[index].oracle
             assert label is not None
             turn = Step(reasoning=label.reasoning, action=label.action, observation="")

@@ -321,7 +321,7 @@ def _dagger_round(
             seed=settings.decoding.seed,
             out=folder / "episodes.jsonl",
         )
-        labelled = training_trajectories(episodes, settings.max_corrections, settings.seed)
+        labelled = training_trajectories(episodes, settings.max_corrections)
         write_jsonl(train_file, labelled)
         labels = label_summary(episodes, policy.expert_plays)
         labels["rollout_s"] = time.perf_counter() - began
