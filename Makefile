@@ -49,12 +49,20 @@ data: setup
 		$(BIN)/agentdistill env tasks alfworld --split $$split --out data/alfworld/$$split.jsonl; \
 	done
 
+# The environments of a profile: each is a partition of every asset, launched in turn.
+envs = $$($(BIN)/python -c "from agentdistill.profile import load_profile; \
+	print(*load_profile('$(1)').envs)")
+
 run: setup data
-	$(BIN)/dg launch --job distillation_chain
+	@for env in $(call envs,configs/experiment/default.yaml); do \
+		$(BIN)/dg launch --job distillation_chain --partition $$env || exit 1; \
+	done
 
 smoke: setup data
-	AGENTDISTILL_PROFILE=configs/experiment/smoke.yaml AGENTDISTILL_ROOT=runs/dagster-smoke \
-		$(BIN)/dg launch --job distillation_chain
+	@for env in $(call envs,configs/experiment/smoke.yaml); do \
+		AGENTDISTILL_PROFILE=configs/experiment/smoke.yaml AGENTDISTILL_ROOT=runs/dagster-smoke \
+		$(BIN)/dg launch --job distillation_chain --partition $$env || exit 1; \
+	done
 
 dvc-repro: setup data
 	$(if $(PROFILE),$(BIN)/dvc exp run -S profile=$(PROFILE),$(BIN)/dvc repro)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from agentdistill.config import FormatConfig, load_config
+from agentdistill.config import FormatConfig
 from agentdistill.dagger import DaggerConfig, corrections, round_tasks, training_trajectories
 from agentdistill.environments.alfworld.env import AlfworldSuite
 from agentdistill.environments.alfworld.generator import GeneratorConfig
-from agentdistill.experiment import ExperimentConfig
+from agentdistill.profile import load_profile
 from agentdistill.records import OracleLabel, PolicyInfo, Step, Task, Trajectory, read_jsonl
 from agentdistill.teacher import bootstrap_teacher
 
@@ -81,7 +81,7 @@ def test_round_tasks_are_a_seeded_draw() -> None:
 
 
 def test_a_dagger_round_on_the_smoke_teacher_adds_labelled_states(tmp_path) -> None:
-    smoke = load_config(ExperimentConfig, CONFIGS / "smoke.yaml")
+    smoke = load_profile(CONFIGS / "smoke.yaml").config("alfworld")
     dagger = DaggerConfig(
         rounds=1, tasks=8, expert_share=0.25, max_steps=8, batch_size=8, epochs=1.0
     )

@@ -16,6 +16,7 @@ from dagster_project.defs.assets import build_definitions
 from dagster_project.defs.resources import ExperimentResource, MLflowResource
 
 SMOKE = "configs/experiment/smoke.yaml"
+ENV = "alfworld"  # the smoke profile's environment: the partition every test materializes
 MODEL = "agentdistill-alfworld-student"
 
 
@@ -37,12 +38,16 @@ def chain(tmp_path_factory):
     mlflow = MLflowResource(root=str(root / "mlflow"))
     defs = build_definitions(experiment, mlflow)
     instance = dg.DagsterInstance.ephemeral()
-    result = defs.resolve_job_def("distillation_chain").execute_in_process(instance=instance)
+    result = defs.resolve_job_def("distillation_chain").execute_in_process(
+        instance=instance, partition_key=ENV
+    )
     tracker = mlflow.tracker(experiment.config())
     first = _state(tracker.client, tracker.experiment_id)
     # a second materialization, then the CLI on the same artifacts and store: no new runs,
     # no new versions, the champion stays (tracking is keyed by stage, config and inputs)
-    again = defs.resolve_job_def("distillation_chain").execute_in_process(instance=instance)
+    again = defs.resolve_job_def("distillation_chain").execute_in_process(
+        instance=instance, partition_key=ENV
+    )
     second = _state(tracker.client, tracker.experiment_id)
     cli = CliRunner().invoke(
         app,
@@ -125,6 +130,7 @@ def test_string_selection_materializes_a_subset(chain) -> None:
         selection="key:span_segments+",
         resources=defs.resources,
         instance=instance,
+        partition_key=ENV,
     )
     assert result.success
     keys = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
@@ -134,13 +140,16 @@ def test_string_selection_materializes_a_subset(chain) -> None:
 def test_teacher_floor_blocks_the_students(chain, tmp_path) -> None:
     """A profile floor the teacher cannot clear stops the chain before any student."""
     root = tmp_path / "artifacts"
-    shutil.copytree(chain["root"] / "artifacts" / "teacher", root / "teacher")  # no retraining
+    # no retraining: the chain's teacher, in this root's folder of the environment
+    shutil.copytree(chain["root"] / "artifacts" / ENV / "teacher", root / ENV / "teacher")
     experiment = ExperimentResource(
         profile=SMOKE, root=str(root), overrides=["teacher_floor.absolute=1.0"]
     )
     mlflow = MLflowResource(root=str(tmp_path / "mlflow"))
     defs = build_definitions(experiment, mlflow)
-    result = defs.resolve_job_def("distillation_chain").execute_in_process(raise_on_error=False)
+    result = defs.resolve_job_def("distillation_chain").execute_in_process(
+        raise_on_error=False, partition_key=ENV
+    )
     checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
     assert checks["teacher_success_above_floor"] is False
     done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}

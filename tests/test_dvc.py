@@ -64,11 +64,11 @@ def reproduced(repo_copy) -> Path:
 
 def test_dvc_repro_runs_the_smoke_chain(reproduced) -> None:
     lock = yaml.safe_load((reproduced / "dvc.lock").read_text())
-    assert set(lock["stages"]) == set(STAGE_MODULES)
+    assert set(lock["stages"]) == {f"{stage}@alfworld" for stage in STAGE_MODULES}
     # trajectory files are versioned outputs
     outs = {o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])}
-    assert "runs/dvc/teacher_rollouts" in outs and "runs/dvc/segments" in outs
-    leaderboard = json.loads((reproduced / "runs/dvc/report/leaderboard.json").read_text())
+    assert "runs/dvc/alfworld/teacher_rollouts" in outs and "runs/dvc/alfworld/segments" in outs
+    leaderboard = json.loads((reproduced / "runs/dvc/alfworld/report/leaderboard.json").read_text())
     assert {"teacher", "sad-s0", "seqkd-s0", "token_kd-s0"} <= set(leaderboard)
     assert "alfworld/valid_unseen/success_rate_low" in leaderboard["sad-s0"]
     # the stages logged their MLflow runs into the store of the working directory
@@ -155,7 +155,7 @@ def _closure(modules: list[str]) -> set[Path]:
 
 @pytest.mark.parametrize("stage", sorted(STAGE_MODULES))
 def test_every_stage_depends_on_the_code_it_runs(stage: str) -> None:
-    deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]["deps"]
+    deps = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"][stage]["do"]["deps"]
     covered = [Path(d) for d in deps if d.startswith("src/")]
     assert Path("src/agentdistill/experiment.py") in covered
     missing = [
@@ -191,7 +191,7 @@ def test_a_changed_param_or_module_makes_its_stage_stale(reproduced, file, edit,
             path.write_text(original.replace(edit[0], edit[1], 1))
         reported = json.loads(run([str(DVC), "status", "--json"], reproduced))
         # exactly the stages that read it (DVC reports downstream ones once these rerun)
-        assert set(reported) == stale, (file, sorted(reported))
+        assert set(reported) == {f"{s}@alfworld" for s in stale}, (file, sorted(reported))
     finally:
         path.write_text(original)
 

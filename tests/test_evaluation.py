@@ -19,6 +19,7 @@ from agentdistill.evaluation import (
     read_report,
     write_report,
 )
+from agentdistill.profile import load_profile
 from agentdistill.records import PolicyInfo, Step, Task, Timings, TokenCounts, Trajectory
 from agentdistill.rollout import is_invalid_step, summarize
 
@@ -469,11 +470,10 @@ def test_group_comparisons_retention_and_the_report_section() -> None:
 def test_the_default_profile_compares_sad_with_each_method_and_on_policy_with_offline() -> None:
     from pathlib import Path
 
-    from agentdistill.config import load_config
-    from agentdistill.experiment import ExperimentConfig, comparison_pairs
+    from agentdistill.experiment import comparison_pairs
 
-    config = load_config(
-        ExperimentConfig, Path(__file__).parents[1] / "configs/experiment/default.yaml"
+    config = load_profile(Path(__file__).parents[1] / "configs/experiment/default.yaml").config(
+        "alfworld"
     )
     groups = list(dict.fromkeys(spec.group for spec in config.student_specs()))
     assert groups == ["sad", "seqkd", "token_kd", "sad-30x", "sad-onpolicy", "token_kd-onpolicy"]

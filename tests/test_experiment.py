@@ -7,9 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from agentdistill.cli import app
-from agentdistill.config import load_config
 from agentdistill.evaluation import read_report
-from agentdistill.experiment import ExperimentConfig, ExperimentPaths
+from agentdistill.experiment import ExperimentPaths
+from agentdistill.profile import load_profile
 
 CONFIGS = Path(__file__).parents[1] / "configs" / "experiment"
 runner = CliRunner()
@@ -30,13 +30,13 @@ def smoke_run(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("name", ["default.yaml", "smoke.yaml"])
 def test_experiment_configs_validate(name) -> None:
-    config = load_config(ExperimentConfig, CONFIGS / name)
+    config = load_profile(CONFIGS / name).config("alfworld")
     assert config.students() and len({n for n, _, _ in config.students()}) == len(config.students())
 
 
 def test_smoke_experiment_lands_every_artifact(smoke_run) -> None:
-    paths = ExperimentPaths(smoke_run)
-    config = load_config(ExperimentConfig, CONFIGS / "smoke.yaml")
+    paths = ExperimentPaths(smoke_run / "alfworld")
+    config = load_profile(CONFIGS / "smoke.yaml").config("alfworld")
     assert (paths.teacher / "train" / "model" / "model.safetensors").exists()
     assert paths.distill_data.exists()
     segments = json.loads((paths.segments / "summary.json").read_text())
@@ -63,7 +63,9 @@ def test_smoke_experiment_lands_every_artifact(smoke_run) -> None:
         assert metrics.episodes == config.benchmark.limit
         assert 0.0 <= metrics.success_rate.low <= metrics.success_rate.high <= 1.0
     assert (paths.report / "report.png").read_bytes()[:4] == b"\x89PNG"
-    stages = [json.loads(line)["stage"] for line in (smoke_run / "timings.jsonl").open()]
+    stages = [
+        json.loads(line)["stage"] for line in (smoke_run / "alfworld" / "timings.jsonl").open()
+    ]
     assert stages[:4] == [
         "teacher",
         "benchmark:teacher",
@@ -76,7 +78,7 @@ def test_smoke_experiment_lands_every_artifact(smoke_run) -> None:
 
 
 def test_rerun_skips_finished_stages(smoke_run) -> None:
-    metrics = smoke_run / "benchmarks" / "sad-s0" / "metrics.json"
+    metrics = smoke_run / "alfworld" / "benchmarks" / "sad-s0" / "metrics.json"
     stamp = metrics.stat().st_mtime_ns
     result = runner.invoke(
         app,
@@ -98,7 +100,7 @@ def test_rerun_skips_finished_stages(smoke_run) -> None:
 
 
 def test_benchmark_and_distill_commands(smoke_run, tmp_path) -> None:
-    paths = ExperimentPaths(smoke_run)
+    paths = ExperimentPaths(smoke_run / "alfworld")
     result = runner.invoke(
         app,
         [
@@ -156,7 +158,7 @@ def test_changed_settings_rerun_what_they_touch(smoke_run, caplog) -> None:
     re-benchmarks them); the stages it does not touch keep their outputs."""
     from agentdistill.fingerprints import model_sha256
 
-    paths = ExperimentPaths(smoke_run)
+    paths = ExperimentPaths(smoke_run / "alfworld")
     untouched = [paths.teacher / "teacher_summary.json", paths.segments / "summary.json"]
     stamps = [p.stat().st_mtime_ns for p in untouched]
     student = paths.student("sad-s0")

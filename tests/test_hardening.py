@@ -24,6 +24,7 @@ from agentdistill.cli import app
 from agentdistill.config import FormatConfig
 from agentdistill.files import write_text_atomic
 from agentdistill.models import build_model
+from agentdistill.profile import load_profile
 from agentdistill.records import write_jsonl
 from agentdistill.run_folder import RunMismatchError
 from agentdistill.teacher import TeacherConfig, bootstrap_teacher
@@ -297,8 +298,6 @@ def test_uris_are_redacted(uri, shown) -> None:
 
 
 def test_credentials_never_reach_dagster_config_logs_or_links(monkeypatch, caplog) -> None:
-    from agentdistill.config import load_config
-    from agentdistill.experiment import ExperimentConfig
     from agentdistill.tracking import _without_credentials
     from dagster_project.defs.resources import default_resources
 
@@ -306,8 +305,8 @@ def test_credentials_never_reach_dagster_config_logs_or_links(monkeypatch, caplo
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     resource = default_resources()["mlflow"]
     assert "s3cret" not in json.dumps(resource.model_dump(), default=str)
-    config = load_config(
-        ExperimentConfig, Path(__file__).parents[1] / "configs/experiment/smoke.yaml"
+    config = load_profile(Path(__file__).parents[1] / "configs/experiment/smoke.yaml").config(
+        "alfworld"
     )
     tracker = resource.tracker(config)
     assert tracker.tracking_uri == uri  # used, never shown

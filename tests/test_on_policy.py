@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from agentdistill.config import FormatConfig, load_config
+from agentdistill.config import FormatConfig
 from agentdistill.distillation.losses import TeacherTargets
 from agentdistill.distillation.on_policy import (
     OnPolicyConfig,
@@ -19,9 +19,9 @@ from agentdistill.distillation.teacher_cache import TeacherCache
 from agentdistill.distillation.trainer import DistillConfig
 from agentdistill.environments.alfworld.env import AlfworldSuite
 from agentdistill.environments.alfworld.generator import GeneratorConfig
-from agentdistill.experiment import ExperimentConfig
 from agentdistill.models import load_model
 from agentdistill.policies.hf import DecodingConfig
+from agentdistill.profile import load_profile
 from agentdistill.records import Trajectory, read_jsonl
 from agentdistill.segmentation import collate
 from agentdistill.teacher import bootstrap_teacher
@@ -33,7 +33,7 @@ from tests.test_dagger import CONFIGS
 @pytest.fixture(scope="module")
 def smoke_teacher(tmp_path_factory):
     root = tmp_path_factory.mktemp("teacher")
-    smoke = load_config(ExperimentConfig, CONFIGS / "smoke.yaml")
+    smoke = load_profile(CONFIGS / "smoke.yaml").config("alfworld")
     tasks = AlfworldSuite(GeneratorConfig(train=24, valid_seen=0, valid_unseen=0)).tasks("train")
     config = smoke.teacher_config().model_copy(update={"train_tasks": 24})
     summary = bootstrap_teacher(config, root, FormatConfig(name="alfworld"), tasks=tasks)
@@ -45,7 +45,7 @@ def test_on_policy_student_trains_on_its_own_episodes_graded_by_the_teacher(
     smoke_teacher, tmp_path
 ) -> None:
     teacher_dir, trajectories, tasks = smoke_teacher
-    smoke = load_config(ExperimentConfig, CONFIGS / "smoke.yaml")
+    smoke = load_profile(CONFIGS / "smoke.yaml").config("alfworld")
     config = smoke.student_config("sad", 0)
     on_policy = OnPolicyConfig(
         rounds=1, tasks=4, max_steps=4, batch_size=4, warmup=0.5,

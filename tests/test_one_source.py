@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agentdistill.config import ConfigError, FormatConfig, load_config, resolve_format
+from agentdistill.config import ConfigError, FormatConfig, resolve_format
 from agentdistill.experiment import (
     ExperimentConfig,
     ExperimentPaths,
@@ -20,6 +20,7 @@ from agentdistill.experiment import (
     teacher_dir,
 )
 from agentdistill.fingerprints import file_sha256
+from agentdistill.profile import load_profile
 from agentdistill.records import Task, Trajectory, read_jsonl, write_jsonl
 from agentdistill.task_data import load_tasks, task_file
 from agentdistill.training import segment_all
@@ -46,19 +47,18 @@ def data_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def experiment(data_dir: Path, tmp_path_factory) -> tuple[ExperimentConfig, ExperimentPaths]:
     """A tiny profile with a preamble and a non-default format; its teacher trained."""
-    config = load_config(
-        ExperimentConfig,
+    config = load_profile(
         CONFIGS / "smoke.yaml",
         [
             f"data_dir={data_dir}",
-            "format.name=react",
-            f"format.preamble={json.dumps(PREAMBLE)}",
+            "per_env.alfworld.format.name=react",
+            f"per_env.alfworld.format.preamble={json.dumps(PREAMBLE)}",
             "teacher.train_tasks=24",
             "benchmark.limit=2",
             "benchmark.max_steps=3",
             "tracking.enabled=false",
         ],
-    )
+    ).config("alfworld")
     paths = ExperimentPaths(tmp_path_factory.mktemp("run"))
     run_teacher(config, paths)
     return config, paths
@@ -137,7 +137,7 @@ def test_task_of_another_split_is_refused(tmp_path: Path) -> None:
 @pytest.mark.parametrize("profile", sorted(p.name for p in CONFIGS.glob("*.yaml")))
 def test_every_profile_has_a_real_teacher_floor(profile: str) -> None:
     """Only the smoke profile may let any teacher through; the others need a margin."""
-    config = load_config(ExperimentConfig, CONFIGS / profile)
+    config = load_profile(CONFIGS / profile).config("alfworld")
     assert config.name == profile.removesuffix(".yaml")
     floor = config.teacher_floor
     if config.name == "smoke":

@@ -9,10 +9,17 @@ Every asset calls the `agentdistill.experiment` stage the CLI and DVC call: the 
 the profile's data and format, writes under the `ExperimentResource` root and logs its MLflow
 runs itself (idempotently), so an asset only adds Dagster's view: metadata (counts, rates with
 intervals, tables, MLflow links) and the run id tags.
+
+Every asset is partitioned by environment (the profile's `environments`): a partition is one
+environment's whole chain under `<root>/<env>/`, so a user materializes one environment
+alone (`dg launch --assets '*' --partition webshop`) or all of them (a backfill). The two
+gates (teacher floor, span coverage) are blocking checks the assets report themselves, per
+partition: a failed one stops that environment's chain only.
 """
 
 import json
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import dagster as dg
@@ -21,7 +28,6 @@ from agentdistill.experiment import (
     BenchmarkOutcome,
     ExperimentConfig,
     StudentSpec,
-    read_floor,
     run_benchmark,
     run_report,
     run_segments,
@@ -31,6 +37,7 @@ from agentdistill.experiment import (
     run_teacher_benchmark,
     run_teacher_rollouts,
 )
+from agentdistill.profile import ExperimentProfile
 from agentdistill.results import benchmark_frame
 from agentdistill.tracking import Tracker
 from dagster_project.defs.metadata import results_md_metadata, results_table_metadata
@@ -72,11 +79,93 @@ def _benchmark_metadata(outcomes: list[BenchmarkOutcome]) -> dict[str, Any]:
 
 # ---- the chain -----------------------------------------------------------------------------
 
+FLOOR_CHECK = "teacher_success_above_floor"
+COVERAGE_CHECK = "segments_cover_every_span"
 
-@dg.asset(group_name="data", kinds={"python"})
-def task_suites(experiment: ExperimentResource) -> dg.MaterializeResult:
-    """The task files every stage reads (`data/<env>/<split>.jsonl`, tracked by DVC)."""
-    files = run_tasks(experiment.config())
+
+def env_partitions(envs: Sequence[str]) -> dg.StaticPartitionsDefinition:
+    """One partition per environment of the profile."""
+    return dg.StaticPartitionsDefinition(list(envs))
+
+
+def chain_assets(profile: ExperimentProfile) -> list[dg.AssetsDefinition]:
+    """Every asset of the chain for a profile, partitioned by its environments."""
+    partitions = env_partitions(profile.envs)
+    config = profile.config(profile.envs[0])  # every environment trains the same students
+
+    @dg.asset(group_name="data", kinds={"python"}, partitions_def=partitions)
+    def task_suites(
+        context: dg.AssetExecutionContext, experiment: ExperimentResource
+    ) -> dg.MaterializeResult:
+        """The task files every stage reads (`data/<env>/<split>.jsonl`, tracked by DVC)."""
+        return _task_suites(experiment.config(context.partition_key))
+
+    @dg.asset(
+        deps=[task_suites], group_name="teacher", kinds={"pytorch"}, partitions_def=partitions
+    )
+    def teacher(
+        context: dg.AssetExecutionContext, experiment: ExperimentResource, mlflow: MLflowResource
+    ) -> dg.MaterializeResult:
+        """The teacher: expert data + bootstrap (or the profile's `teacher_model`), in MLflow."""
+        return _teacher(context, experiment, mlflow)
+
+    @dg.asset(
+        deps=[teacher],
+        group_name="teacher",
+        kinds={"python"},
+        partitions_def=partitions,
+        check_specs=[dg.AssetCheckSpec(FLOOR_CHECK, asset="teacher_benchmark", blocking=True)],
+    )
+    def teacher_benchmark(
+        context: dg.AssetExecutionContext, experiment: ExperimentResource, mlflow: MLflowResource
+    ) -> dg.MaterializeResult:
+        """The teacher on the evaluation split and the trivial policies' floor it must clear
+        (a blocking check: distillation only starts from a teacher that clears it)."""
+        return _teacher_benchmark(context, experiment, mlflow)
+
+    @dg.asset(
+        deps=[teacher_benchmark], group_name="teacher", kinds={"python"}, partitions_def=partitions
+    )
+    def teacher_rollouts(
+        context: dg.AssetExecutionContext, experiment: ExperimentResource
+    ) -> dg.MaterializeResult:
+        """The teacher plays the train split; its kept episodes are the distillation data."""
+        return _teacher_rollouts(experiment, context.partition_key)
+
+    @dg.asset(
+        deps=[teacher_rollouts],
+        group_name="distillation",
+        kinds={"python"},
+        partitions_def=partitions,
+        check_specs=[dg.AssetCheckSpec(COVERAGE_CHECK, asset="span_segments", blocking=True)],
+    )
+    def span_segments(
+        context: dg.AssetExecutionContext, experiment: ExperimentResource
+    ) -> dg.MaterializeResult:
+        """REASON/ACT/OBS/PROMPT segmentation of the rollouts and the teacher's top-k cache
+        (a blocking check: every thought and action lies inside tokens of its own label)."""
+        return _span_segments(experiment, context.partition_key)
+
+    groups = _methods(config)
+    students: list[dg.AssetsDefinition] = []
+    for method in groups:
+        students += [
+            _student_asset(method, partitions, [span_segments, teacher_benchmark]),
+            _benchmark_asset(method, partitions, teacher_benchmark),
+        ]
+    return [
+        task_suites,
+        teacher,
+        teacher_benchmark,
+        teacher_rollouts,
+        span_segments,
+        *students,
+        _leaderboard_asset(groups, partitions, teacher_benchmark),
+    ]
+
+
+def _task_suites(config: ExperimentConfig) -> dg.MaterializeResult:
+    files = run_tasks(config)
     metadata: dict[str, Any] = {}
     for split, file in files.items():
         metadata[f"tasks/{split}"] = len(file.tasks)
@@ -85,12 +174,11 @@ def task_suites(experiment: ExperimentResource) -> dg.MaterializeResult:
     return dg.MaterializeResult(metadata=metadata)
 
 
-@dg.asset(deps=[task_suites], group_name="teacher", kinds={"pytorch"})
-def teacher(
+def _teacher(
     context: dg.AssetExecutionContext, experiment: ExperimentResource, mlflow: MLflowResource
 ) -> dg.MaterializeResult:
-    """The teacher: expert data + bootstrap (or the profile's `teacher_model`), in MLflow."""
-    config, paths = experiment.config(), experiment.paths()
+    env = context.partition_key
+    config, paths = experiment.config(env), experiment.paths(env)
     tracker = mlflow.tracker(config)
     outcome = run_teacher(config, paths, tracker, _tags(context))
     metadata: dict[str, Any] = {"model_dir": dg.MetadataValue.path(str(outcome.model_dir))}
@@ -107,12 +195,11 @@ def teacher(
     return dg.MaterializeResult(metadata=metadata | _link(tracker, outcome.run_id))
 
 
-@dg.asset(deps=[teacher], group_name="teacher", kinds={"python"})
-def teacher_benchmark(
+def _teacher_benchmark(
     context: dg.AssetExecutionContext, experiment: ExperimentResource, mlflow: MLflowResource
 ) -> dg.MaterializeResult:
-    """The teacher on the evaluation split and the trivial policies' floor it must clear."""
-    config, paths = experiment.config(), experiment.paths()
+    env = context.partition_key
+    config, paths = experiment.config(env), experiment.paths(env)
     tracker = mlflow.tracker(config)
     outcome, floor = run_teacher_benchmark(config, paths, tracker, _tags(context), enforce=False)
     metadata = _benchmark_metadata([outcome]) | {
@@ -120,14 +207,8 @@ def teacher_benchmark(
         "floor_rule": floor.rule,
         **{f"trivial/{k}": dg.MetadataValue.float(v) for k, v in floor.trivial_success.items()},
     }
-    return dg.MaterializeResult(metadata=metadata | _link(tracker, outcome.run_id))
-
-
-@dg.asset_check(asset=teacher_benchmark, blocking=True)
-def teacher_success_above_floor(experiment: ExperimentResource) -> dg.AssetCheckResult:
-    """Distillation only starts from a teacher that clears the profile's floor."""
-    floor = read_floor(experiment.paths())
-    return dg.AssetCheckResult(
+    check = dg.AssetCheckResult(
+        check_name=FLOOR_CHECK,
         passed=floor.passed,
         metadata={
             "teacher_success": floor.teacher_success,
@@ -136,13 +217,14 @@ def teacher_success_above_floor(experiment: ExperimentResource) -> dg.AssetCheck
             **{f"trivial/{k}": v for k, v in floor.trivial_success.items()},
         },
     )
+    return dg.MaterializeResult(
+        metadata=metadata | _link(tracker, outcome.run_id), check_results=[check]
+    )
 
 
-@dg.asset(deps=[teacher_benchmark], group_name="teacher", kinds={"python"})
-def teacher_rollouts(experiment: ExperimentResource) -> dg.MaterializeResult:
-    """The teacher plays the train split; its kept episodes are the distillation data."""
-    paths = experiment.paths()
-    kept = run_teacher_rollouts(experiment.config(), paths)
+def _teacher_rollouts(experiment: ExperimentResource, env: str) -> dg.MaterializeResult:
+    paths = experiment.paths(env)
+    kept = run_teacher_rollouts(experiment.config(env), paths)
     summary = json.loads((paths.rollouts / "summary.json").read_text())
     return dg.MaterializeResult(
         metadata={
@@ -154,27 +236,21 @@ def teacher_rollouts(experiment: ExperimentResource) -> dg.MaterializeResult:
     )
 
 
-@dg.asset(deps=[teacher_rollouts], group_name="distillation", kinds={"python"})
-def span_segments(experiment: ExperimentResource) -> dg.MaterializeResult:
-    """REASON/ACT/OBS/PROMPT segmentation of the rollouts and the teacher's top-k cache."""
-    paths = experiment.paths()
-    summary = run_segments(experiment.config(), paths)
+def _span_segments(experiment: ExperimentResource, env: str) -> dg.MaterializeResult:
+    paths = experiment.paths(env)
+    summary = run_segments(experiment.config(env), paths)
+    check = dg.AssetCheckResult(
+        check_name=COVERAGE_CHECK,
+        passed=summary["span_coverage"] == 1.0 and summary["act_tokens"] > 0,
+        metadata={"span_coverage": summary["span_coverage"], "act_tokens": summary["act_tokens"]},
+    )
     return dg.MaterializeResult(
         metadata={
             **{k: v for k, v in summary.items() if isinstance(v, int)},
             "span_coverage": dg.MetadataValue.float(summary["span_coverage"]),
             "teacher_cache": dg.MetadataValue.path(str(paths.teacher_cache)),
-        }
-    )
-
-
-@dg.asset_check(asset=span_segments, blocking=True)
-def segments_cover_every_span(experiment: ExperimentResource) -> dg.AssetCheckResult:
-    """Every thought and action of the data lies inside tokens of its own label."""
-    summary = json.loads((experiment.paths().segments / "summary.json").read_text())
-    return dg.AssetCheckResult(
-        passed=summary["span_coverage"] == 1.0 and summary["act_tokens"] > 0,
-        metadata={"span_coverage": summary["span_coverage"], "act_tokens": summary["act_tokens"]},
+        },
+        check_results=[check],
     )
 
 
@@ -188,30 +264,26 @@ def _key(group: str) -> str:
     return group.replace("-", "_")
 
 
-def student_assets(config: ExperimentConfig) -> list[dg.AssetsDefinition]:
-    """student_<group> and benchmark_<group> for every student group of the profile."""
-    assets: list[dg.AssetsDefinition] = []
-    for method in _methods(config):
-        assets += [_student_asset(method), _benchmark_asset(method)]
-    return assets
-
-
 def _specs(config: ExperimentConfig, key: str) -> list[StudentSpec]:
     return [spec for spec in config.student_specs() if _key(spec.group) == key]
 
 
-def _student_asset(method: str) -> dg.AssetsDefinition:
+def _student_asset(
+    method: str, partitions: dg.PartitionsDefinition, deps: Sequence[dg.AssetsDefinition]
+) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"student_{method}",
-        deps=[span_segments, teacher_benchmark],
+        deps=list(deps),
         group_name="distillation",
         kinds={"pytorch"},
+        partitions_def=partitions,
         description=f"Students of group `{method}`, one per seed, logged to MLflow.",
     )
     def student(
         context: dg.AssetExecutionContext, experiment: ExperimentResource, mlflow: MLflowResource
     ) -> dg.MaterializeResult:
-        config, paths = experiment.config(), experiment.paths()
+        env = context.partition_key
+        config, paths = experiment.config(env), experiment.paths(env)
         tracker = mlflow.tracker(config)
         rows, links = [], {}
         for spec in _specs(config, method):
@@ -253,18 +325,22 @@ def _student_asset(method: str) -> dg.AssetsDefinition:
     return student
 
 
-def _benchmark_asset(method: str) -> dg.AssetsDefinition:
+def _benchmark_asset(
+    method: str, partitions: dg.PartitionsDefinition, teacher_benchmark: dg.AssetsDefinition
+) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"benchmark_{method}",
         deps=[f"student_{method}", teacher_benchmark],
         group_name="evaluation",
         kinds={"python"},
+        partitions_def=partitions,
         description=f"`{method}` students on the evaluation split; registered in MLflow.",
     )
     def benchmark(
         context: dg.AssetExecutionContext, experiment: ExperimentResource, mlflow: MLflowResource
     ) -> dg.MaterializeResult:
-        config, paths = experiment.config(), experiment.paths()
+        env = context.partition_key
+        config, paths = experiment.config(env), experiment.paths(env)
         tracker = mlflow.tracker(config)
         outcomes = []
         for spec in _specs(config, method):
@@ -283,18 +359,22 @@ def _benchmark_asset(method: str) -> dg.AssetsDefinition:
     return benchmark
 
 
-def _leaderboard_asset(config: ExperimentConfig) -> dg.AssetsDefinition:
+def _leaderboard_asset(
+    groups: Sequence[str], partitions: dg.PartitionsDefinition, teacher_benchmark: Any
+) -> dg.AssetsDefinition:
     @dg.asset(
         name="leaderboard",
-        deps=[teacher_benchmark, *[f"benchmark_{m}" for m in _methods(config)]],
+        deps=[teacher_benchmark, *[f"benchmark_{m}" for m in groups]],
         group_name="evaluation",
         kinds={"python"},
+        partitions_def=partitions,
         description="Comparison report (markdown + plot) and the MLflow champion alias.",
     )
     def leaderboard(
         context: dg.AssetExecutionContext, experiment: ExperimentResource, mlflow: MLflowResource
     ) -> dg.MaterializeResult:
-        config, paths = experiment.config(), experiment.paths()
+        env = context.partition_key
+        config, paths = experiment.config(env), experiment.paths(env)
         tracker = mlflow.tracker(config)
         outcome = run_report(config, paths, tracker, _tags(context))
         metadata: dict[str, Any] = {
@@ -317,19 +397,10 @@ def build_definitions(
         resources["experiment"] = experiment
     if mlflow is not None:
         resources["mlflow"] = mlflow
-    config = resources["experiment"].config()  # type: ignore[attr-defined]
-    assets = [
-        task_suites,
-        teacher,
-        teacher_benchmark,
-        teacher_rollouts,
-        span_segments,
-        *student_assets(config),
-        _leaderboard_asset(config),
-    ]
+    profile = resources["experiment"].profile_config()  # type: ignore[attr-defined]
+    assets = chain_assets(profile)
     return dg.Definitions(
         assets=assets,
-        asset_checks=[teacher_success_above_floor, segments_cover_every_span],
         resources=resources,
         jobs=[
             dg.define_asset_job(

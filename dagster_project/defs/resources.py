@@ -2,12 +2,13 @@
 MLflow store it tracks to (`MLflowResource`)."""
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
 
-from agentdistill.config import load_config
 from agentdistill.experiment import ExperimentConfig, ExperimentPaths
+from agentdistill.profile import ExperimentProfile, env_root, load_profile
 from agentdistill.tracking import Tracker, offline_environment
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -23,19 +24,29 @@ class ExperimentResource(dg.ConfigurableResource):
     """The experiment profile and the artifact root every asset writes under."""
 
     profile: str = "configs/experiment/default.yaml"
-    """Experiment YAML (see configs/experiment/): format, data, teacher floor, tracking."""
+    """Experiment profile YAML (see configs/experiment/): its environments and their settings."""
     root: str = "runs/dagster"
-    """Artifact root: teacher/, teacher_benchmark/, teacher_rollouts/, segments/, ..."""
+    """Artifact root: one folder per environment (teacher/, teacher_benchmark/, ...)."""
     overrides: list[str] = []  # noqa: RUF012 - pydantic copies defaults
     """`key.sub=value` settings applied over the profile, e.g. `seeds=[0]`."""
 
-    def config(self) -> ExperimentConfig:
-        config = load_config(ExperimentConfig, from_repo(self.profile), list(self.overrides))
+    def profile_config(self) -> ExperimentProfile:
+        profile = load_profile(from_repo(self.profile), list(self.overrides))
         # the profile's data folder, like every other relative path, is the repository's
-        return config.model_copy(update={"data_dir": str(from_repo(config.data_dir))})
+        configs = {
+            env: config.model_copy(update={"data_dir": str(from_repo(config.data_dir))})
+            for env, config in profile.configs.items()
+        }
+        return replace(profile, configs=configs)
 
-    def paths(self) -> ExperimentPaths:
-        return ExperimentPaths(from_repo(self.root))
+    def config(self, env: str | None = None) -> ExperimentConfig:
+        """One environment's experiment (None: the profile's first environment)."""
+        profile = self.profile_config()
+        return profile.config(env or profile.envs[0])
+
+    def paths(self, env: str | None = None) -> ExperimentPaths:
+        """Where one environment's chain writes (None: the profile's first environment)."""
+        return ExperimentPaths(env_root(from_repo(self.root), env or self.config().env))
 
 
 class MLflowResource(dg.ConfigurableResource):

@@ -1125,32 +1125,43 @@ def experiment_cmd(
     stage: Annotated[
         list[str] | None, typer.Option(help="Run only these stages (default: all, in order).")
     ] = None,
+    env_names: Annotated[
+        list[str] | None,
+        typer.Option("--env", help="Run only these environments of the profile (default: all)."),
+    ] = None,
     track: Annotated[
         bool, typer.Option("--track/--no-track", help="Log runs to MLflow (the profile's store).")
     ] = True,
     device: DeviceOpt = None,
     dtype: DtypeOpt = None,
 ) -> None:
-    """The whole experiment: tasks, teacher, teacher benchmark (floor), rollouts, segments,
-    students, benchmarks, report; every stage logs its MLflow runs (idempotently)."""
-    from agentdistill.experiment import STAGES, ExperimentConfig, run_experiment
+    """The whole experiment, for each environment of the profile in turn (under OUT/<env>/):
+    tasks, teacher, teacher benchmark (floor), rollouts, segments, students, benchmarks,
+    report; every stage logs its MLflow runs (idempotently)."""
+    from agentdistill.experiment import STAGES, run_experiment
+    from agentdistill.profile import env_root, load_profile
 
+    overrides = [
+        *(set_ or []),
+        *([] if track else ["tracking.enabled=false"]),
+        *_runtime_overrides(device, dtype),
+    ]
     try:
-        overrides = [
-            *(set_ or []),
-            *([] if track else ["tracking.enabled=false"]),
-            *_runtime_overrides(device, dtype),
-        ]
-        cfg = load_config(ExperimentConfig, config, overrides)
-        paths = run_experiment(cfg, out, stage or STAGES)
-    except (ConfigError, ValueError, FileNotFoundError, RecordFileError, RuntimeError) as exc:
+        profile = load_profile(config, overrides)
+        envs = profile.select(env_names)
+    except (ConfigError, ValueError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from exc
-    report = paths.report / "report.md"
-    if not is_main_process():
-        return
-    if report.exists() and (not stage or "report" in stage):
-        typer.echo(report.read_text())  # plain: markdown tables must not be re-wrapped
-    console.print(f"artifacts under {paths.root}")
+    for env in envs:
+        try:
+            paths = run_experiment(profile.config(env), env_root(out, env), stage or STAGES)
+        except (ConfigError, ValueError, FileNotFoundError, RecordFileError, RuntimeError) as exc:
+            raise _fail(f"{env}: {exc}") from exc
+        report = paths.report / "report.md"
+        if not is_main_process():
+            continue
+        if report.exists() and (not stage or "report" in stage):
+            typer.echo(report.read_text())  # plain: markdown tables must not be re-wrapped
+        console.print(f"{env}: artifacts under {paths.root}")
 
 
 @app.command("promote")

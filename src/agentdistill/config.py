@@ -130,6 +130,11 @@ def load_config(
     for override in overrides or []:
         apply_override(data, override)
         source += f" + {override}"
+    return validate_config(model, data, source)
+
+
+def validate_config(model: type[C], data: dict[str, Any], source: str) -> C:
+    """`model` from a mapping of settings; a validation error names `source` and the fields."""
     try:
         return model.model_validate(data)
     except ValidationError as exc:
