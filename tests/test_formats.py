@@ -28,8 +28,9 @@ FORMATS = [
     get_format("react", numbered=False),
     get_format("paper"),
     get_format("alfworld"),
+    get_format("webshop"),
 ]
-IDS = ["react", "react-unnumbered", "paper", "alfworld"]
+IDS = ["react", "react-unnumbered", "paper", "alfworld", "webshop"]
 
 
 def simulate_generation(fmt: ReactFormat, turn: str) -> str:

@@ -23,7 +23,7 @@ from agentdistill.tokenizer import train_byte_level_bpe
 from .strategies import trajectories
 
 PRIORITY = {SpanLabel.ACT: 3, SpanLabel.REASON: 2, SpanLabel.OBS: 1, SpanLabel.PROMPT: 0}
-FORMAT_NAMES = ["react", "paper", "alfworld"]
+FORMAT_NAMES = ["react", "paper", "alfworld", "webshop"]
 CORPUS = [
     "Question: which river?\nThought 1: I need to search Paris.\nAction 1: search[Paris]\n"
     "Observation 1: Paris stands on the Seine.\n",

@@ -9,12 +9,12 @@ file and the field.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from agentdistill.formats import ReactFormat, get_format
+from agentdistill.formats import FormatName, ReactFormat, get_format
 
 C = TypeVar("C", bound=BaseModel)
 
@@ -32,8 +32,9 @@ class Config(BaseModel):
 class FormatConfig(Config):
     """Which ReAct text format renders trajectories."""
 
-    name: Literal["react", "paper", "alfworld"] = Field(
-        default="react", description="Text format: react (Thought/Action), paper, or alfworld."
+    name: FormatName = Field(
+        default="react",
+        description="Text format: react (Thought/Action), paper, alfworld, or webshop.",
     )
     numbered: bool = Field(
         default=True, description="react only: number the labels (`Thought 2:`)."

@@ -4,32 +4,43 @@ One rendering serves training and inference. The text of a trajectory is
 
     preamble + initial observation + "\\n" + turn(step 1) + observation(step 1) + ...
 
-and a policy's *turn* for step k starts right after the previous observation's newline, so
-the prompt a policy sees at step k is exactly `render(initial, steps[:k]).text`, which is the
-prefix `render(initial, steps).text[:turn_starts[k]]` of the training text.
+(`webshop` writes a blank line after every observation, the first included: "\\n\\n", the
+format's `after_first_observation`), and a policy's *turn* for step k starts right after the
+previous observation's newline, so the prompt a policy sees at step k is exactly
+`render(initial, steps[:k]).text`, which is the prefix
+`render(initial, steps).text[:turn_starts[k]]` of the training text.
 
 Every character belongs to exactly one labelled segment:
-- PROMPT: preamble and the initial observation (the task) with its newline;
+- PROMPT: preamble and the initial observation (the task) with its newline (and blank line);
 - REASON: the whole reasoning line the policy writes, label included (`Thought 2: ...\\n`),
   because a student that is never trained on the label never learns to open a thought;
 - ACT: the whole action line the policy writes, label and final newline included, so the
   student learns where an action ends;
-- OBS: the environment's answer, label included (`Observation 2: ...\\n`, or ALFWorld's `OK.`).
+- OBS: the environment's answer, label included (`Observation 2: ...\\n`, or ALFWorld's `OK.`),
+  and the blank line after it in `webshop`.
 
 Formats:
 - `react`: `Thought 1: ...` / `Action 1: ...` / `Observation 1: ...` (HotPotQA style;
   `numbered=False` drops the numbers);
 - `paper`: `Reasoning: ...` / `Action: ...` / `Observation: ...` (the SAD paper);
 - `alfworld`: `> think: ...` answered `OK.`, then `> action` and the observation (ReAct's
-  ALFWorld prompts).
+  ALFWorld prompts);
+- `webshop`: `Action: think[...]` answered `Observation: OK.`, then `Action: search[...]` or
+  `Action: click[...]` and `Observation: ` with the page text (which may span lines and
+  start with a newline), a blank line after every observation (ReAct's WebShop prompt).
+  A think is reasoning (REASON, `Step.reasoning`), never an action, although ReAct writes it
+  as one; its `Observation: OK.` and blank line are OBS, written by the protocol (see rule 4
+  for several thinks in a row).
 
-Exactness: ReAct's published few-shot prompts (HotPotQA, FEVER, ALFWorld) go through
+Exactness: ReAct's published few-shot prompts (HotPotQA, FEVER, ALFWorld, WebShop) go through
 `parse_episode` -> records -> `render` byte for byte. The rules that make them:
 
 1. Actions are recorded exactly as written: `Search[x]` stays `Search[x]` in the record and
    in the text. `normalize_action` is the *command* the environment receives (`search[x]`;
    ALFWorld: lower case, single spaces, no final period); only acting applies it
    (`HFPolicy.finish_turn` puts it in `Turn.command`, which the rollout engine sends).
+   WebShop: `click[Buy Now]` stays as written; the command lower-cases the verb and strips
+   the argument but keeps its case (the environment lower-cases it itself).
 2. The step that ends an episode renders no observation line when the environment said
    nothing (`render(..., ended=True)`, which `render_trajectory` uses): ReAct's examples end
    with their `Finish[...]` line. Prompts render with `ended=False`, so the prompt at step k
@@ -39,7 +50,13 @@ Exactness: ReAct's published few-shot prompts (HotPotQA, FEVER, ALFWorld) go thr
    the label, and `Step` refuses a thought that starts with one.
 4. A turn may hold several thoughts: `Step.reasoning` holds them one per line. `react`
    writes a `Thought k: ` line for each, `alfworld` a `> think: ` line for each, every one
-   answered `OK.` (ReAct's ALFWorld examples mostly open with two thoughts in a row).
+   answered `OK.` (ReAct's ALFWorld examples mostly open with two thoughts in a row),
+   `webshop` an `Action: think[...]` line for each, every one answered `Observation: OK.`
+   and a blank line. A `Step` is its thoughts and then one environment action, so thinks in
+   a row before an action are that action's step; ReAct counts each think as one of its 15
+   steps, a step cap here counts actions only. A think with no action after it (an episode
+   or a turn that stops after thinking) is not a step: `parse_episode` refuses it, and a
+   policy's turn goes on until it writes an action.
 5. Layout the format would write otherwise is kept verbatim in `Step.written` (set by
    `read_turn` and `parse_episode`, checked to parse back to the same reasoning and action).
    ALFWorld's protocol answers every think with `OK.`, but ReAct's hand-written examples
@@ -54,15 +71,25 @@ Exactness: ReAct's published few-shot prompts (HotPotQA, FEVER, ALFWorld) go thr
 8. Few-shot prompts are joined as ReAct's code joins them (`join_few_shot`, styles in
    `FEW_SHOT_STYLES`): ALFWorld `instruction\\n` + examples back to back +
    `\\nHere is the task.\\n`; HotPotQA `instruction\\n\\n` + examples back to back; FEVER
-   `\\n` + `instruction\\n` + examples separated by a blank line + `\\n`. The task's first
-   observation and its newline follow, as for any prompt.
+   `\\n` + `instruction\\n` + examples separated by a blank line + `\\n`; WebShop: no
+   instruction (ReAct's prompt is the example alone; an instruction given must end with its
+   own newline), examples separated by a blank line, then `\\n`: ReAct's live first
+   observation starts with a newline (every page element does), so a blank line separates
+   the example's final `Action: click[Buy Now]` from the task; here the first observation is
+   written without it, as the example's own. The task's first observation and its end
+   (`after_first_observation`) follow, as for any prompt.
 
 Transcripts (`parse_episode`): the first observation is every line before the first turn; a
 turn runs from its first thought line to its action line; an observation runs from the action
 line to the next turn and may span lines (HotPotQA pages do). In ALFWorld a turn is a run of
 `> think:` lines, each answered by at most one `OK.` line, ending in a `>` command line;
 lines that do not form one belong to the observation (one ReAct example writes a think
-between an action and its result: that think is part of the result).
+between an action and its result: that think is part of the result). In WebShop a turn is a
+run of `Action: think[...]` lines, each answered by at most one `Observation: OK.` line and
+blank lines, ending in an `Action: ` line that is not a think; an observation runs from its
+`Observation: ` line to the blank line before the next turn, and an `Action:` line that
+begins no turn (a think left without an action) is refused. An episode ends with an action
+that has no observation line (ReAct's example ends with `Action: click[Buy Now]`).
 """
 
 from __future__ import annotations
@@ -200,6 +227,9 @@ FEW_SHOT_STYLES: dict[str, FewShotStyle] = {
     "hotpotqa": FewShotStyle(after_instruction="\n\n"),
     # one string: a blank line, the instruction line, examples each followed by a blank line
     "fever": FewShotStyle(lead="\n", between="\n", before_task="\n"),
+    # WebShop: no instruction, the example alone; the live first observation starts with a
+    # newline, a blank line after the example's last action (examples: one blank line apart)
+    "webshop": FewShotStyle(after_instruction="", between="\n", before_task="\n"),
 }
 
 
@@ -264,6 +294,23 @@ def _bracket_action(text: str) -> tuple[str, str, int] | None:
     return None
 
 
+def _exact_action(text: str) -> str:
+    """An action as written: stripped, cut after the bracket that closes `Verb[` (rule 7)."""
+    text = text.strip()
+    bracket = _bracket_action(text)
+    return text[: bracket[2]] if bracket is not None else text
+
+
+def _bracket_command(action: str) -> str:
+    """Strip; `Verb[arg]` gets a lower-case verb, a stripped argument, nothing after `]`."""
+    action = action.strip()
+    bracket = _bracket_action(action)
+    if bracket is not None:
+        verb, argument, _ = bracket
+        return f"{_WS.sub('', verb).lower()}[{argument.strip()}]"
+    return action
+
+
 def _lines(text: str) -> list[str]:
     # Only \n (after normalising \r\n and \r) separates lines: str.splitlines would also split
     # on characters such as \x1c or \u2028 that may legitimately occur inside a thought.
@@ -276,6 +323,8 @@ class ReactFormat(ABC):
     name: str
     few_shot_style: FewShotStyle
     """How ReAct joins few-shot examples of this format (see `join_few_shot`)."""
+    after_first_observation: str = "\n"
+    """What follows the first observation, before the first turn (PROMPT)."""
 
     def render(
         self,
@@ -291,7 +340,7 @@ class ReactFormat(ABC):
         observation line (rule 2).
         """
         out = _Builder()
-        out.add(preamble + initial_observation + "\n", SpanLabel.PROMPT, -1)
+        out.add(preamble + initial_observation + self.after_first_observation, SpanLabel.PROMPT, -1)
         starts, ends, reasons, actions, thoughts = [], [], [], [], []
         for index, step in enumerate(steps):
             self.check_step(step, index)
@@ -423,6 +472,12 @@ class ReactFormat(ABC):
                 f"format '{self.name}': an episode starts with its first observation, "
                 f"not {text[:40]!r}"
             )
+        head = "".join(part + "\n" for part in lines[:first])
+        if not head.endswith(self.after_first_observation):
+            raise FormatError(
+                f"format '{self.name}': the first observation must end with "
+                f"{self.after_first_observation!r} before the first turn"
+            )
         steps: list[Step] = []
         ended = False
         line = first
@@ -440,7 +495,8 @@ class ReactFormat(ABC):
             observation, line = observed
             steps.append(self.read_turn(turn, index, observation))
         length = sum(len(part) + 1 for part in lines[:line])
-        episode = ParsedEpisode("\n".join(lines[:first]), tuple(steps), ended)
+        initial = head[: len(head) - len(self.after_first_observation)]
+        episode = ParsedEpisode(initial, tuple(steps), ended)
         rendered = self.render(episode.initial_observation, steps, ended=ended).text
         if rendered != text[:length]:  # a safety net: every piece above was checked already
             raise FormatError(f"format '{self.name}': the episode would render differently")
@@ -459,7 +515,7 @@ class ReactFormat(ABC):
         """Check `step.written` and cut it into labelled lines; spans relative to its start.
 
         Valid when it is one whole turn that parses back to the step's reasoning and action,
-        each thought ends its own line before the action line, and the action line holds the
+        each thought is on its own line before the action line, and the action line holds the
         action. Reasoning lines are REASON, reply lines (`OK.`) OBS, the action line ACT.
         """
         text = step.written or ""
@@ -484,8 +540,9 @@ class ReactFormat(ABC):
         thought_spans: list[Span] = []
         start = 0
         for line in lines[:-1]:
-            if pending and line.endswith(pending[0]):
-                thought_spans.append((start + len(line) - len(pending[0]), start + len(line)))
+            offset = self._thought_offset(line, pending[0]) if pending else None
+            if offset is not None:
+                thought_spans.append((start + offset, start + offset + len(pending[0])))
                 pending = pending[1:]
                 pieces.append((line + "\n", SpanLabel.REASON))
             else:
@@ -500,6 +557,11 @@ class ReactFormat(ABC):
     def _layout_label(self, line: str) -> SpanLabel:
         """Label of a line of a written turn that holds no thought and is not the action."""
         return SpanLabel.REASON
+
+    def _thought_offset(self, line: str, thought: str) -> int | None:
+        """Where `thought` starts in `line` of a written turn when the line writes it (None:
+        it does not); a thought ends its line in the formats that write it after a label."""
+        return len(line) - len(thought) if line.endswith(thought) else None
 
     def _add_turn(self, out: _Builder, step: Step, index: int) -> tuple[tuple[Span, ...], Span]:
         if step.written is None:
@@ -590,19 +652,7 @@ class LabeledLinesFormat(ReactFormat):
 
     def normalize_action(self, action: str) -> str:
         """Strip; `Verb[arg]` gets a lower-case verb, a stripped argument, nothing after `]`."""
-        action = action.strip()
-        bracket = _bracket_action(action)
-        if bracket is not None:
-            verb, argument, _ = bracket
-            return f"{_WS.sub('', verb).lower()}[{argument.strip()}]"
-        return action
-
-    @staticmethod
-    def _exact_action(text: str) -> str:
-        """The action as written: stripped, cut after the bracket that closes `Verb[` (rule 7)."""
-        text = text.strip()
-        bracket = _bracket_action(text)
-        return text[: bracket[2]] if bracket is not None else text
+        return _bracket_command(action)
 
     def parse(self, text: str) -> ParsedTurn:
         # (content, labelled) per reasoning line; an unlabelled line continues a thought
@@ -613,7 +663,7 @@ class LabeledLinesFormat(ReactFormat):
             if not line.strip():
                 continue
             if awaiting_action:
-                action = self._exact_action(line)
+                action = _exact_action(line)
                 break
             if self._OBS_LABEL.match(line):
                 break  # the model went on to invent an observation; the turn is over
@@ -621,7 +671,7 @@ class LabeledLinesFormat(ReactFormat):
             if match:
                 rest = match.group(1)
                 if rest.strip():
-                    action = self._exact_action(rest)
+                    action = _exact_action(rest)
                     break
                 awaiting_action = True
                 continue
@@ -631,7 +681,7 @@ class LabeledLinesFormat(ReactFormat):
             inline = self._INLINE_ACTION.search(content)
             if inline and content[inline.end() :].strip():
                 entries.append((content[: inline.start()].strip(), match is not None))
-                action = self._exact_action(content[inline.end() :])
+                action = _exact_action(content[inline.end() :])
                 break
             entries.append((content, match is not None))
         if action is None and entries:
@@ -805,8 +855,199 @@ class AlfworldFormat(ReactFormat):
         return ("\n",)
 
 
-FormatName = Literal["react", "paper", "alfworld"]
-FORMAT_NAMES: tuple[str, ...] = ("react", "paper", "alfworld")
+class WebshopFormat(ReactFormat):
+    """ReAct's WebShop transcript: `Action: think[...]` answered `Observation: OK.`, then
+    `Action: search[...]` or `Action: click[...]` and `Observation: ` with the page; a blank
+    line after every observation, the first one included."""
+
+    name = "webshop"
+    few_shot_style = FEW_SHOT_STYLES["webshop"]
+    after_first_observation = "\n\n"
+    ACTION_LABEL = "Action: "
+    OBSERVATION_LABEL = "Observation: "
+    THOUGHT_REPLY = "OK."
+    # What the parser accepts, whichever the format writes: any case, a step number, no space.
+    _ACTION = re.compile(r"^\s*action\s*\d*\s*[:\uff1a]\s?(.*)$", re.I)
+    _OBSERVATION = re.compile(r"^\s*observation\s*\d*\s*[:\uff1a]", re.I)
+    _THINK = re.compile(r"think\s*\[", re.I)
+
+    @property
+    def thought_answer(self) -> str:
+        """What the protocol writes after a think line (OBS): the reply and a blank line."""
+        return f"{self.OBSERVATION_LABEL}{self.THOUGHT_REPLY}\n\n"
+
+    def _render_turn(self, out: _Builder, step: Step, index: int) -> tuple[tuple[Span, ...], Span]:
+        thoughts = []
+        for thought in step.thoughts:  # rule 4: a think per thought, each answered `OK.`
+            out.add(f"{self.ACTION_LABEL}think[", SpanLabel.REASON, index)
+            thoughts.append(out.add(thought, SpanLabel.REASON, index))
+            out.add("]\n", SpanLabel.REASON, index)
+            out.add(self.thought_answer, SpanLabel.OBS, index)
+        out.add(self.ACTION_LABEL, SpanLabel.ACT, index)
+        action_span = out.add(step.action, SpanLabel.ACT, index)
+        out.add("\n", SpanLabel.ACT, index)
+        return tuple(thoughts), action_span
+
+    def _render_observation(self, out: _Builder, step: Step, index: int) -> None:
+        out.add(f"{self.OBSERVATION_LABEL}{step.observation}\n\n", SpanLabel.OBS, index)
+
+    def _layout_label(self, line: str) -> SpanLabel:
+        if not line.strip() or self._OBSERVATION.match(line):
+            return SpanLabel.OBS  # a think's answer and the blank line after it
+        return SpanLabel.REASON
+
+    def normalize_action(self, action: str) -> str:
+        """`Verb[arg]` gets a lower-case verb and a stripped argument, nothing after `]`; the
+        argument keeps its case (WebShop lower-cases it itself)."""
+        return _bracket_command(action)
+
+    def _content(self, line: str) -> tuple[int, str]:
+        """A line without its action label: (where the content starts, the content)."""
+        match = self._ACTION.match(line)
+        return (match.start(1), match.group(1)) if match else (0, line)
+
+    def _thought_of(self, content: str) -> tuple[int, str] | None:
+        """The thought of `think[...]` content: (where it starts in `content`, the thought);
+        None when the content is not a think. The thought ends at the `]` that balances the
+        verb's `[` (text after it is dropped), or at the line's end if that never closes."""
+        lead = len(content) - len(content.lstrip())
+        body = content[lead:]
+        match = self._THINK.match(body)
+        if match is None:
+            return None
+        bracket = _bracket_action(body)
+        argument = bracket[1] if bracket is not None else body[match.end() :]
+        thought = argument.lstrip()
+        return lead + match.end() + len(argument) - len(thought), thought
+
+    def _thought_offset(self, line: str, thought: str) -> int | None:
+        start, content = self._content(line)
+        found = self._thought_of(content)
+        return start + found[0] if found is not None and found[1] == thought else None
+
+    def _events(self, lines: Sequence[str]) -> list[tuple[str, str, int]]:
+        """The lines of a turn that count, up to the one that ends it: (kind, text, line index).
+
+        `think` (text: the thought), `reply` (an observation line right after a think: the
+        protocol's `OK.`), then `action` (text: the action as written) or `end` (an
+        observation line that answers no think: the turn ended without an action). Blank
+        lines are skipped; an action label alone on its line labels the next line; a line
+        that is neither a think nor an observation is the action, as ReAct's code sends it.
+        """
+        events: list[tuple[str, str, int]] = []
+        awaiting = False  # an action label alone on its line
+        for number, line in enumerate(lines):
+            if not line.strip():
+                continue
+            if awaiting:
+                content, awaiting = line, False
+            elif self._OBSERVATION.match(line):
+                if events and events[-1][0] == "think":
+                    events.append(("reply", "", number))
+                    continue
+                events.append(("end", "", number))
+                return events
+            else:
+                content = self._content(line)[1]
+                if not content.strip():
+                    awaiting = True
+                    continue
+            found = self._thought_of(content)
+            if found is not None:
+                events.append(("think", found[1], number))
+                continue
+            events.append(("action", _exact_action(content), number))
+            return events
+        return events
+
+    def parse(self, text: str) -> ParsedTurn:
+        thoughts: list[str] = []
+        for kind, content, _ in self._events(_lines(text)):
+            if kind == "think":
+                thoughts.append(content)  # rule 3: trailing whitespace stays
+            elif kind == "action":
+                return ParsedTurn(self._join(thoughts), content)  # rule 1: as written
+        return ParsedTurn(self._join(thoughts), None, "no action found")
+
+    @staticmethod
+    def _join(thoughts: Sequence[str]) -> str:
+        return "\n".join(thought for thought in thoughts if thought.strip())
+
+    def turn_state(self, turn_text: str) -> TurnState:
+        lines = turn_text.split("\n")[:-1]  # complete lines only
+        ends = [0]
+        for line in lines:
+            ends.append(ends[-1] + len(line) + 1)
+        for kind, _, number in self._events(lines):
+            end = ends[number + 1]
+            if kind in ("action", "end"):
+                return TurnState(done=True, end=end)
+            if kind == "think" and end == len(turn_text):  # a think, not yet answered
+                return TurnState(done=False, inject=self.thought_answer)
+        return TurnState(done=False)
+
+    def _action_content(self, line: str) -> str | None:
+        """The content of a transcript line that starts with the action label (not indented)."""
+        if not line or line[0].isspace():
+            return None
+        match = self._ACTION.match(line)
+        return match.group(1) if match and match.group(1).strip() else None
+
+    def _turn_at(self, lines: list[str], start: int, complete: int) -> int | None:
+        # think lines, each answered by at most one `Observation: OK.` line and blank lines,
+        # then an action line
+        line = start
+        while line < complete:
+            content = self._action_content(lines[line])
+            if content is None:
+                return None
+            if self._thought_of(content) is None:
+                return line
+            line += 1
+            if line < complete and self._OBSERVATION.match(lines[line]):
+                if lines[line].strip() != f"{self.OBSERVATION_LABEL}{self.THOUGHT_REPLY}":
+                    return None
+                line += 1
+            while line < complete and not lines[line].strip():
+                line += 1
+        return None
+
+    def _next_turn(self, lines: list[str], start: int, complete: int) -> int:
+        end = super()._next_turn(lines, start, complete)
+        for line in lines[start:end]:
+            if self._ACTION.match(line) and not line[0].isspace():
+                raise FormatError(
+                    f"format '{self.name}': {line[:60]!r} begins no turn (a think must be "
+                    "followed by an action before its observation or the episode ends)"
+                )
+        return end
+
+    def _observation_at(
+        self, lines: list[str], start: int, complete: int, index: int
+    ) -> tuple[str, int] | None:
+        if start >= complete or not self._OBSERVATION.match(lines[start]):
+            return None
+        label = self.OBSERVATION_LABEL
+        if not lines[start].startswith(label):
+            raise FormatError(
+                f"step {index}: format '{self.name}' writes the observation label {label!r}, "
+                f"not {lines[start][: len(label) + 8]!r}"
+            )
+        end = self._next_turn(lines, start + 1, complete)
+        body = [lines[start][len(label) :], *lines[start + 1 : end]]
+        if len(body) < 2 or body[-1]:
+            raise FormatError(
+                f"step {index}: format '{self.name}' ends an observation with a blank line"
+            )
+        return "\n".join(body[:-1]), end
+
+    @property
+    def stop_sequences(self) -> tuple[str, ...]:
+        return ("\n",)
+
+
+FormatName = Literal["react", "paper", "alfworld", "webshop"]
+FORMAT_NAMES: tuple[str, ...] = ("react", "paper", "alfworld", "webshop")
 
 
 def get_format(name: str, *, numbered: bool = True) -> ReactFormat:
@@ -817,4 +1058,6 @@ def get_format(name: str, *, numbered: bool = True) -> ReactFormat:
         return LabeledLinesFormat("paper", "Reasoning", numbered=False)
     if name == "alfworld":
         return AlfworldFormat()
+    if name == "webshop":
+        return WebshopFormat()
     raise ValueError(f"unknown format {name!r}; expected one of {', '.join(FORMAT_NAMES)}")
