@@ -57,13 +57,13 @@ from agentdistill.environments.hotpotqa.questions import (
     QuestionConfig,
     generate_questions,
 )
+from agentdistill.environments.hotpotqa.real_data import DATA_VARIABLE
 from agentdistill.environments.hotpotqa.scoring import exact_match, f1_score, normalize_answer
 from agentdistill.environments.hotpotqa.wiki import WikiConfig, build_world
 from agentdistill.records import Task
 
 ENV_NAME = "hotpotqa"
 MAX_STEPS = 7
-DATA_VARIABLE = "HOTPOTQA_DATA"
 NO_MORE = "No more results."
 NICE = "Nice thought."
 _ACTION = re.compile(r"(?P<verb>[A-Za-z]+)\[(?P<argument>.*)\]", re.DOTALL)
