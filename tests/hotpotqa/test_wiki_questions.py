@@ -9,7 +9,9 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 
+import agentdistill
 from agentdistill.environments.hotpotqa.env import HotpotQASuite
 from agentdistill.environments.hotpotqa.pages import SUMMARY_SENTENCES, lookup_sentences, title_base
 from agentdistill.environments.hotpotqa.questions import (
@@ -124,7 +126,9 @@ def test_wiki_is_deterministic_and_fast() -> None:
 
 
 def test_same_world_and_questions_in_another_process() -> None:
-    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    source = str(Path(agentdistill.__file__).resolve().parent.parent)  # this checkout's src
+    path = os.pathsep.join([source, os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONHASHSEED": "12345", "PYTHONPATH": path}
     result = subprocess.run(
         [sys.executable, "-c", _DIGEST], capture_output=True, text=True, env=env, check=True
     )
