@@ -8,10 +8,13 @@ from collections.abc import Sequence
 from pydantic import JsonValue
 
 from agentdistill.environments.alfworld.expert import AlfworldExpert, ExpertError
+from agentdistill.environments.hotpotqa.expert import HotpotQAExpert
 from agentdistill.policies.base import Policy, PolicySession, Turn, hash_seed
 from agentdistill.records import PolicyInfo, Step, Task
 
-EXPERTS = {"alfworld": AlfworldExpert}
+# HotpotQAExpert's ExpertError subclasses ALFWorld's, so `except ExpertError` covers both; it
+# thinks every step, so exploration noise (only over silent steps) never applies to it.
+EXPERTS = {"alfworld": AlfworldExpert, "hotpotqa": HotpotQAExpert}
 # Exploration actions that leave an expert's plan intact.
 SAFE_VERBS = frozenset({"go", "open", "close", "examine", "look", "inventory"})
 
