@@ -4,16 +4,39 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Protocol
 
 from pydantic import JsonValue
 
-from agentdistill.environments.alfworld.expert import AlfworldExpert, ExpertError
+from agentdistill.environments.alfworld.expert import AlfworldExpert
+from agentdistill.environments.alfworld.expert import ExpertError as AlfworldExpertError
+from agentdistill.environments.webshop.expert import ExpertError as WebShopExpertError
+from agentdistill.environments.webshop.expert import WebShopExpert
 from agentdistill.policies.base import Policy, PolicySession, Turn, hash_seed
 from agentdistill.records import PolicyInfo, Step, Task
 
-EXPERTS = {"alfworld": AlfworldExpert}
-# Exploration actions that leave an expert's plan intact.
+
+class Expert(Protocol):
+    """What every environment's scripted expert offers (see `AlfworldExpert`)."""
+
+    def __init__(self, seed: int = 0) -> None: ...
+
+    def reset(self, goal: str, observation: str, admissible: Sequence[str]) -> None: ...
+
+    def act(self) -> tuple[str, str]: ...
+
+    def observe(
+        self, observation: str, admissible: Sequence[str], action: str | None = None
+    ) -> None: ...
+
+
+EXPERTS: dict[str, type[Expert]] = {"alfworld": AlfworldExpert, "webshop": WebShopExpert}
+#: What an expert raises when it cannot go on (each environment's own error class).
+ExpertError = (AlfworldExpertError, WebShopExpertError)
+# Exploration actions that leave an expert's plan intact (ALFWorld's verbs).
 SAFE_VERBS = frozenset({"go", "open", "close", "examine", "look", "inventory"})
+# Environments whose exploration noise `_ExpertSession._noise` knows how to draw.
+NOISY_ENVS = frozenset({"alfworld"})
 
 
 class ExpertPolicy(Policy):
@@ -50,7 +73,7 @@ class ExpertPolicy(Policy):
 class _ExpertSession(PolicySession):
     def __init__(self, policy: ExpertPolicy) -> None:
         self.policy = policy
-        self.experts: dict[int, AlfworldExpert] = {}
+        self.experts: dict[int, Expert] = {}
         self.rngs: dict[int, random.Random] = {}
         self.admissible: dict[int, list[str]] = {}
         self.previous: dict[int, str] = {}
@@ -86,6 +109,8 @@ class _ExpertSession(PolicySession):
         rng = self.rngs[slot]
         if self.policy.noise == 0 or reasoning or slot not in self.previous:
             return None
+        if self.policy.env_name not in NOISY_ENVS:
+            return None  # WebShop: no harmless exploration action is defined; noise is a no-op
         if rng.random() >= self.policy.noise:
             return None
         previous = self.previous[slot]

@@ -21,9 +21,8 @@ from dataclasses import replace
 
 from pydantic import JsonValue
 
-from agentdistill.environments.alfworld.expert import AlfworldExpert, ExpertError
 from agentdistill.policies.base import Policy, PolicySession, Turn, hash_seed
-from agentdistill.policies.expert import EXPERTS, ExpertPolicy
+from agentdistill.policies.expert import EXPERTS, Expert, ExpertError, ExpertPolicy
 from agentdistill.records import OracleLabel, PolicyInfo, Step, Task
 
 
@@ -79,7 +78,7 @@ class _LabelledSession(PolicySession):
         self.learner = policy.learner.session(batch_size)
         self.expert = policy.expert.session(batch_size)
         self.expert_slots: set[int] = set()
-        self.shadows: dict[int, AlfworldExpert | None] = {}  # slot -> labeller (None: gave up)
+        self.shadows: dict[int, Expert | None] = {}  # slot -> labeller (None: gave up)
 
     def start(
         self, slot: int, task: Task, first_observation: str, admissible: Sequence[str] | None
@@ -91,7 +90,7 @@ class _LabelledSession(PolicySession):
         self.learner.start(slot, task, first_observation, admissible)
         # worded as the expert's own episodes of this task are
         seed = hash_seed(self.policy.expert.seed, task.task_id)
-        shadow: AlfworldExpert | None = EXPERTS[self.policy.env_name](seed=seed)
+        shadow: Expert | None = EXPERTS[self.policy.env_name](seed=seed)
         try:
             shadow.reset(task.goal, first_observation, list(admissible or []))
         except ExpertError:
