@@ -36,6 +36,7 @@ the catalog it was drawn from, and an environment refuses a task of another vers
 products would not be the ones the goal was written for)."""
 
 CATALOG_FILE = "catalog.jsonl"
+MAX_TITLE_NOUNS = 10
 _ASIN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 # Words written in capitals in titles (the rest is title-cased).
 _ACRONYMS = {
@@ -211,11 +212,22 @@ def _title(brand: str, spec: TypeSpec, shown: list[str], descriptor: str) -> str
 
 
 def _make_product(
-    rng: random.Random, spec: TypeSpec, brand: str, asin: str, range_share: float
+    rng: random.Random,
+    spec: TypeSpec,
+    brand: str,
+    asin: str,
+    range_share: float,
+    lexicon: frozenset[str],
 ) -> Product:
     attributes = rng.sample(spec.attributes, k=min(len(spec.attributes), rng.choice((2, 3, 3, 4))))
     shown = rng.sample(attributes, k=min(len(attributes), rng.choice((1, 2, 2, 3))))
-    title = _title(brand, spec, shown, rng.choice(vocab.DESCRIPTORS))
+    descriptor = rng.choice(vocab.DESCRIPTORS)
+    title = _title(brand, spec, shown, descriptor)
+    # At most MAX_TITLE_NOUNS nouns: a near-duplicate sharing one noun with the goal's title
+    # (its type) then keeps title_score >= 0.1, so the type reward still counts it as the type.
+    while len({w for w in _words(title) if w in lexicon}) > MAX_TITLE_NOUNS and len(shown) > 1:
+        shown.pop()
+        title = _title(brand, spec, shown, descriptor)
     options: dict[str, list[str]] = {}
     for name, values in spec.options:
         count = rng.randint(min(3, len(values)), min(6, len(values)))
@@ -264,17 +276,18 @@ def generate_catalog(config: CatalogConfig | None = None) -> Catalog:
     rng = random.Random(config.seed)
     brands_taken: set[str] = set()
     brands = {department: _brand_names(rng, 24, brands_taken) for department in vocab.DEPARTMENTS}
+    nouns = {w for spec in vocab.TYPES for w in vocab.type_nouns(spec)}
+    nouns |= {b.lower() for names in brands.values() for b in names}
+    lexicon = frozenset(nouns | vocab.ATTRIBUTE_NOUNS)
     asins: set[str] = set()
     products = []
     for index in range(config.n_products):
         spec = vocab.TYPES[index % len(vocab.TYPES)]
         brand = rng.choice(brands[spec.path[0]])
-        products.append(_make_product(rng, spec, brand, _asin(rng, asins), config.range_share))
+        asin = _asin(rng, asins)
+        products.append(_make_product(rng, spec, brand, asin, config.range_share, lexicon))
     rng.shuffle(products)
-    lexicon = {w for spec in vocab.TYPES for w in vocab.type_nouns(spec)}
-    lexicon |= {b.lower() for names in brands.values() for b in names}
-    lexicon |= vocab.ATTRIBUTE_NOUNS
-    return Catalog(products=products, noun_lexicon=frozenset(lexicon))
+    return Catalog(products=products, noun_lexicon=lexicon)
 
 
 @lru_cache(maxsize=4)

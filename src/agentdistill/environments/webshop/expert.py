@@ -302,6 +302,10 @@ class Seen:
     """Sub-page name (or '?') -> its text."""
     ruled_out: str = ""
     """Why it does not fit ('' while it may)."""
+    fits: bool = False
+    """Checked: it has everything asked (the expert went on to buy it)."""
+    query: str = ""
+    """The first search whose results showed it (to find it again)."""
 
 
 @dataclass
@@ -355,6 +359,18 @@ _REJECT = (
     "It {why}, so it does not fit. I will go back.",
     "The item {why}. Let me go back to the results.",
 )
+_SWITCH = (
+    "{other} shows more of what I need in its title. I should go back and check it instead.",
+    "This item's title shows less of what I need than {other}. Let me check {other} first.",
+)
+_AGAIN = (
+    "I found an item that fits earlier. I will search for it again.",
+    "An earlier search showed an item with everything I need. Let me find it again.",
+)
+_SETTLE = (
+    "I have tried my searches and this item is the closest match, so I will buy it.",
+    "Nothing found fits every detail. This item comes closest, so I will buy it.",
+)
 _HURRY = (
     "I am running out of steps, so I will buy this item.",
     "Few steps are left. This item is the best I have found, so I will buy it.",
@@ -384,6 +400,8 @@ class WebShopExpert:
         self.chosen: dict[str, str] = {}
         self.queries: list[str] = []
         self.searched: list[str] = []
+        self.results: list[Listing] = []
+        """The clickable listings of the last result page seen."""
         self.steps = 0
         self.last_action: str | None = None
         self.picked = False
@@ -398,7 +416,7 @@ class WebShopExpert:
         self.rng = random.Random(self.seed)
         self.wish = read_wish(goal)
         self.seen, self.current, self.chosen = {}, None, {}
-        self.queries = self._queries()
+        self.queries, self.results = self._queries(), []
         self.searched, self.steps, self.last_action, self.picked = [], 0, None, False
         self.committed = self._commit = None
         self._picking = False
@@ -462,6 +480,10 @@ class WebShopExpert:
                 seen = self.seen.setdefault(listing.asin, Seen())
                 seen.title, seen.price = listing.title, listing.price
             self.current, self.chosen = None, {}
+            self.results = self._visible(page)
+            for listing in self.results:
+                seen = self.seen[listing.asin]
+                seen.query = seen.query or (self.searched[-1] if self.searched else "")
         elif page.kind == "item":
             asin = self._opened_asin(page, previous, verb, argument)
             if asin != self.current:
@@ -523,6 +545,9 @@ class WebShopExpert:
         raise ExpertError("the episode is over")
 
     def _search(self) -> tuple[str, str]:
+        known = [seen for seen in self.seen.values() if seen.fits and seen.query]
+        if known:  # a listing already checked and found right: search it again
+            return self._say(_AGAIN), f"search[{known[0].query}]"
         untried = [q for q in self.queries if q not in self.searched]
         query = untried[0] if untried else self.queries[len(self.searched) % len(self.queries)]
         return "", f"search[{query}]"
@@ -533,7 +558,9 @@ class WebShopExpert:
         words = [*wish.options[:1], *adjectives[:1], wish.product_type or "items"]
         return " ".join(words)
 
-    def _fits_listing(self, listing: Listing) -> tuple[int, int, int] | None:
+    def _fits_listing(
+        self, listing: Listing, position: int = 0
+    ) -> tuple[int, int, int, int] | None:
         """A score for a result (higher: likelier to fit), None when it cannot fit."""
         seen = self.seen.get(listing.asin)
         if seen is not None and seen.ruled_out:
@@ -546,21 +573,24 @@ class WebShopExpert:
             return None
         sure = int(prices is None or prices[1] <= self.wish.price)
         shown = sum(a in title for a in self.wish.attributes)
-        return shown, sure, -self._position(listing)
+        known = int(seen is not None and seen.fits)
+        return known, shown, sure, -position
 
-    def _position(self, listing: Listing) -> int:
-        return next(i for i, x in enumerate(self.page.listings) if x.asin == listing.asin)
-
-    def _visible(self) -> list[Listing]:
-        """The listings the page shows that can be clicked (ReAct shows 3)."""
+    def _visible(self, page: Page | None = None) -> list[Listing]:
+        """The listings a results page shows that can be clicked (ReAct shows 3)."""
         admitted = {c.lower() for c in self.admissible}
-        listings = self.page.listings
+        listings = (page or self.page).listings
         if admitted:
             listings = [x for x in listings if f"click[{x.asin}]".lower() in admitted]
         return listings
 
     def _pick(self) -> tuple[str, str]:
-        scored = [(s, x) for x in self._visible() if (s := self._fits_listing(x)) is not None]
+        visible = self._visible()
+        scored = [
+            (score, x)
+            for i, x in enumerate(visible)
+            if (score := self._fits_listing(x, i)) is not None
+        ]
         scored.sort(key=lambda pair: pair[0], reverse=True)
         budget_for_new_search = self.left >= 6
         if not scored:
@@ -629,30 +659,53 @@ class WebShopExpert:
             seen.ruled_out = problem
             return self._say(_REJECT, why=problem), f"click[{PREV_PAGE}]"
         if not problem and verdict.unverified:
-            unread = [s for s in ("Features", "Description") if s not in seen.texts]
-            if unread and self.left >= finish + 2:
-                attrs = " and ".join(verdict.unverified)
-                page = unread[0]
-                return self._say(_CHECK, attrs=attrs, page=page.lower()), f"click[{page}]"
-            if not unread and self.left >= finish + retry and not self._desperate():
-                problem = f"is not {' and '.join(verdict.unverified)}"
+            attrs = " and ".join(verdict.unverified)
+            better = self._better_listing()
+            if better and not seen.texts and self.left >= finish + retry:
+                return self._say(_SWITCH, other=better), f"click[{PREV_PAGE}]"
+            # Features first (listings list their attributes there); the Description only
+            # with steps to spare for two more listings after it (it rarely adds any).
+            if "Features" not in seen.texts and self.left >= finish + 2:
+                return self._say(_CHECK, attrs=attrs, page="features"), "click[Features]"
+            if "Description" not in seen.texts and self.left >= finish + 2 + 2 * retry:
+                return self._say(_CHECK, attrs=attrs, page="description"), "click[Description]"
+            if self.left >= finish + retry and not self._desperate():
+                problem = f"is not {attrs}"
                 seen.ruled_out = problem
                 return self._say(_REJECT, why=problem), f"click[{PREV_PAGE}]"
         action = f"click[{verdict.clicks[0]}]" if verdict.clicks else f"click[{BUY_NOW}]"
+        seen.fits = not (problem or verdict.unverified)
         if self.committed == self.current:
             return "", action
         # the first step of buying this listing says why (once: applied when it is taken)
         self._commit = self.current
-        hurry = bool(problem or verdict.unverified)
-        return self._buy_thought(verdict, hurry), action
+        return self._buy_thought(verdict, problem, verdict.unverified), action
+
+    def _better_listing(self) -> str | None:
+        """A listing of the last results that shows more of the asked attributes in its title
+        than the open item (which someone else may have opened), or None."""
+        title = self.page.title.lower()
+        here = sum(a in title for a in self.wish.attributes)
+        best = None
+        for listing in self.results:
+            score = self._fits_listing(listing)
+            if listing.asin == self.current or score is None or score[1] <= here:
+                continue
+            if best is None or score[1] > best[0]:
+                best = (score[1], listing.asin)
+        return best[1] if best else None
 
     def _desperate(self) -> bool:
-        """Every query tried: take a listing that has all but some unseen attributes."""
-        return all(q in self.searched for q in self.queries)
+        """Every query tried and no other listing of the last results left to check: take a
+        listing that has all but some unseen attributes."""
+        if not all(q in self.searched for q in self.queries):
+            return False
+        others = [x for x in self.results if x.asin != self.current]
+        return all(self._fits_listing(x) is None for x in others)
 
-    def _buy_thought(self, verdict: Verdict, hurry: bool) -> str:
-        if hurry:
-            return self._say(_HURRY)
+    def _buy_thought(self, verdict: Verdict, problem: str, unverified: list[str]) -> str:
+        if problem or unverified:
+            return self._say(_SETTLE if self._desperate() else _HURRY)
         goal = _strip_opening(self.wish.text)
         if verdict.chosen:
             quoted = [f"'{v}'" for v in verdict.chosen]

@@ -53,8 +53,8 @@ FOR_ATTRIBUTES = frozenset(
         "sensitive skin", "dry skin", "oily skin", "curly hair", "fine hair", "damaged hair",
         "color treated hair", "everyday wear", "daily use", "living room", "bedroom",
         "small spaces", "large breed dogs", "small dogs", "indoor cats", "kids", "toddlers",
-        "gaming", "travel", "home office", "hot yoga", "beginners", "hiking", "running",
-        "camping", "back support", "heavy duty use", "outdoor use", "teething",
+        "gaming", "travel", "home office", "hot yoga", "beginners", "hiking", "family trips",
+        "back support", "heavy duty use", "outdoor use", "teething",
     }
 )  # fmt: skip
 
@@ -210,7 +210,7 @@ FITNESS = (
 )  # fmt: skip
 OUTDOOR = (
     "water resistant", "easy setup", "lightweight design", "uv protection", "heavy duty",
-    "camping", "hiking", "outdoor use", "rust resistant", "carrying bag",
+    "family trips", "hiking", "outdoor use", "rust resistant", "carrying bag",
 )  # fmt: skip
 PET = (
     "grain free", "high protein", "no artificial flavors", "large breed dogs", "small dogs",
@@ -481,7 +481,9 @@ TYPES: tuple[TypeSpec, ...] = (
       ("reflective stitching", "padded handle", "heavy duty", "large breed dogs", "small dogs",
        "hands free", "chew resistant"),
       (("color", COLORS), ("size", ("4 feet", "5 feet", "6 feet", "10 feet"))), (8, 35)),
-    T("dog bed", (PETS, "Dogs", "Beds & Furniture"), PET,
+    T("dog bed", (PETS, "Dogs", "Beds & Furniture"),
+      ("orthopedic foam", "machine washable", "non slip bottom", "waterproof liner",
+       "removable cover", "easy to clean", "calming design"),
       (("color", COLORS[:12]), ("size", DOG_SIZES)), (20, 110)),
     T("cat toy", (PETS, "Cats", "Toys"),
       ("interactive play", "catnip filled", "indoor cats", "non toxic", "battery operated",
@@ -572,7 +574,7 @@ ATTRIBUTE_NOUNS = frozenset(
         "design", "mesh", "toe", "wood", "space", "room", "spaces", "century", "frame",
         "pocket", "lining", "backing", "fabric", "battery", "life", "charging", "definition",
         "play", "gaming", "travel", "office", "use", "steel", "strap", "yoga", "beginners",
-        "protection", "setup", "camping", "hiking", "dogs", "cats", "control", "toy", "gift",
+        "protection", "setup", "trips", "hiking", "dogs", "cats", "control", "toy", "gift",
         "learning", "paper", "cover", "finish", "case", "bristles", "notes", "set", "sugar",
         "gluten", "dairy", "calories", "flavors", "height", "base", "armrests", "hood",
         "zipper", "edges", "back", "screen", "kickstand", "nylon", "transfer",
