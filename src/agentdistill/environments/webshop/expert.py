@@ -25,8 +25,8 @@ and B078GTKVXY are bright citrus deodorant less than 50 dollars. I can check B07
 first."), when it looks at a sub-page, when it decides to buy ("For ..., the item has options
 'bright citrus' and '3 ounce (pack of 1)' and seems good to buy."), when it rules a listing out
 and when it searches again; every other step has empty reasoning. Wording is drawn from
-paraphrase templates with `random.Random(seed)`: same seed, same text; actions never depend
-on the seed.
+paraphrase templates drawn from the seed and the instruction: same seed and task, same text;
+actions never depend on the seed.
 
     trajectory = run_expert_episode(env, task, seed=3)
 """
@@ -413,7 +413,8 @@ class WebShopExpert:
     # -- episode -----------------------------------------------------------------------------
     def reset(self, goal: str, observation: str, admissible: Sequence[str]) -> None:
         """Start an episode: read the instruction and the first page."""
-        self.rng = random.Random(self.seed)
+        # wording varies with the seed and the instruction (a str seed is hashed stably)
+        self.rng = random.Random(f"{self.seed}:{goal}")
         self.wish = read_wish(goal)
         self.seen, self.current, self.chosen = {}, None, {}
         self.queries, self.results = self._queries(), []
@@ -623,12 +624,15 @@ class WebShopExpert:
         price = self.wish.price
         return "any price" if price == float("inf") else f"{price:g}"
 
-    def _verdict(self) -> Verdict:
+    def _verdict(self, lenient: bool = False) -> Verdict:
+        """How the open item fits; `lenient`: an asked option value may be given by a value
+        the reward's fuzzy rule matches ('3 ounce (pack of 1)' for '1 ounce'), which the expert
+        settles for only when it cannot look further."""
         wish, page = self.wish, self.page
         seen = self.seen[self.current] if self.current else Seen()
         missing, clicks, chosen = [], [], dict(self.chosen)
         for wanted in wish.options:
-            value = _offered(wanted, page.options)
+            value = _offered(wanted, page.options, fuzzy=lenient)
             if value is None:
                 missing.append(wanted)
                 continue
@@ -645,19 +649,26 @@ class WebShopExpert:
         clicks.sort(key=lambda v: order.index(v) if v in order else len(order))
         return Verdict(missing, clicks, list(chosen.values()), unverified, too_expensive)
 
+    def _problem(self, verdict: Verdict) -> str:
+        if verdict.too_expensive:
+            return f"costs more than {self._price_text()} dollars"
+        if verdict.missing_options:
+            return f"does not have the {' or '.join(verdict.missing_options)} option"
+        return ""
+
     def _judge(self) -> tuple[str, str]:
         verdict = self._verdict()
         seen = self.seen.setdefault(self.current or "?", Seen())
         finish = len(verdict.clicks) + 1  # option clicks, then Buy Now
         retry = 2 + len(self.wish.options) + 1  # back, open another listing, options, buy
-        problem = ""
-        if verdict.too_expensive:
-            problem = f"costs more than {self._price_text()} dollars"
-        elif verdict.missing_options:
-            problem = f"does not have the {' or '.join(verdict.missing_options)} option"
-        if problem and self.left >= finish + retry:
+        problem = self._problem(verdict)
+        if problem and self.left >= finish + retry and not self._desperate():
             seen.ruled_out = problem
             return self._say(_REJECT, why=problem), f"click[{PREV_PAGE}]"
+        if problem:  # no other listing to try: settle for fuzzy matches of the options
+            verdict = self._verdict(lenient=True)
+            problem = self._problem(verdict)
+            finish = len(verdict.clicks) + 1
         if not problem and verdict.unverified:
             attrs = " and ".join(verdict.unverified)
             better = self._better_listing()
@@ -718,13 +729,17 @@ class WebShopExpert:
         return self.rng.choice(templates).format(**slots)
 
 
-def _offered(wanted: str, options: dict[str, list[str]]) -> tuple[str, str] | None:
+def _offered(
+    wanted: str, options: dict[str, list[str]], fuzzy: bool = False
+) -> tuple[str, str] | None:
     """(group, value) of the item's option that gives `wanted`: the same text (or the text
-    with ' (pack of 1)'), else a value the reward's fuzzy rule matches; None if none."""
+    with ' (pack of 1)'), else, when `fuzzy`, a value the reward's fuzzy rule matches; None."""
     for group, values in options.items():
         for value in values:
             if value == wanted or value == wanted + _PACK_OF_ONE:
                 return group, value
+    if not fuzzy:
+        return None
     for group, values in options.items():
         for value in values:
             if fuzzy_match(normalize_color(value), normalize_color(wanted)):
