@@ -12,8 +12,10 @@ from agentdistill.environments.webshop.reward import (
     attribute_matches,
     fuzzy_match,
     get_reward,
+    is_success,
     normalize_color,
     option_matches,
+    score,
     token_set_ratio,
     type_reward,
 )
@@ -148,3 +150,8 @@ def test_total_reward() -> None:
 def test_heuristic_nouns_skip_function_words_and_units() -> None:
     nouns = HeuristicNouns()("Men's Soft Cotton Crew T-Shirt for Women, 2 Pack, X-Large")
     assert nouns == ["men", "cotton", "crew", "shirt", "women"]
+
+
+def test_success_and_score() -> None:
+    assert is_success(1.0) and not is_success(0.999)
+    assert score([1.0, 0.5, 0.0, 0.75]) == pytest.approx(56.25) and score([]) == 0.0

@@ -604,7 +604,7 @@ class WebShopExpert:
         if self.picked:
             return self._say(_PICK_NEXT, first=first), f"click[{first}]"
         self._picking = True
-        fitting = [x.asin for s, x in scored]
+        fitting = [x.asin for s, x in scored][:3]  # named in the thought: the best three
         what, price = self._what(), self._price_text()
         if len(fitting) > 1:
             names = " and ".join([", ".join(fitting[:-1]), fitting[-1]])

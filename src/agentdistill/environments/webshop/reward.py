@@ -25,8 +25,9 @@ words are nouns), or `HeuristicNouns` for real product titles (approximate: see 
 
 from __future__ import annotations
 
+import importlib.util
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
@@ -162,11 +163,14 @@ class HeuristicNouns:
 
 
 @lru_cache(maxsize=1)
-def spacy_nouns() -> SpacyNouns | None:
+def spacy_nouns(model: str = "en_core_web_sm") -> SpacyNouns | None:
     """spaCy's extractor when spaCy and its English model load, else None."""
+    # Importing spaCy takes seconds: look for the model's package first.
+    if importlib.util.find_spec("spacy") is None or importlib.util.find_spec(model) is None:
+        return None
     try:
-        return SpacyNouns()
-    except (ImportError, OSError):  # no spaCy, or no model (OSError: model not found)
+        return SpacyNouns(model)
+    except (ImportError, OSError):  # a broken install (OSError: model not loadable)
         return None
 
 
@@ -274,3 +278,14 @@ def get_reward(
         attr_matches=n_attr,
         option_matches=n_option,
     )
+
+
+def is_success(reward: float) -> bool:
+    """An episode succeeds when its purchase earns exactly 1.0 (the benchmark's success rate)."""
+    return reward == 1.0
+
+
+def score(rewards: Sequence[float]) -> float:
+    """The benchmark's score: the mean final reward x 100 (an episode without a purchase
+    counts 0)."""
+    return 100.0 * sum(rewards) / len(rewards) if rewards else 0.0
