@@ -4,6 +4,7 @@ registry, admissible commands on every page, the step cap."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -104,7 +105,7 @@ def test_a_task_file_plays_in_a_fresh_process(tmp_path: Path) -> None:
         capture_output=True,
         text=True,
         check=True,
-        env={"PYTHONPATH": f"{REPO / 'src'}", "PATH": "/usr/bin:/bin"},
+        env={**os.environ, "PYTHONPATH": str(REPO / "src")},
         timeout=120,
     )
     played = json.loads(done.stdout)

@@ -24,6 +24,7 @@ from agentdistill.environments.webshop.expert import (
     read_wish,
     run_expert_episode,
 )
+from agentdistill.formats import get_format
 from agentdistill.policies.expert import EXPERTS, ExpertPolicy
 from agentdistill.policies.oracle import OracleLabelledPolicy
 from agentdistill.policies.trivial import TrivialPolicy
@@ -97,6 +98,18 @@ def test_thoughts_read_like_react(test_runs) -> None:
             assert "\n" not in step.reasoning and "[" not in step.reasoning
         silent = [s for s in trajectory.steps if not s.reasoning]
         assert silent  # most steps say nothing (option clicks, < Prev, Buy Now, searches)
+
+
+@pytest.mark.parametrize("name", ["react", "paper", "alfworld"])
+def test_trajectories_render_and_parse_back(test_runs, name: str) -> None:
+    """The project's text formats carry WebShop episodes both ways (pages span lines)."""
+    fmt = get_format(name)
+    for trajectory in test_runs[:30]:
+        episode = fmt.parse_episode(fmt.render_trajectory(trajectory).text)
+        assert episode.initial_observation == trajectory.initial_observation
+        assert [(s.reasoning, s.action, s.observation) for s in episode.steps] == [
+            (s.reasoning, s.action, s.observation) for s in trajectory.steps
+        ]
 
 
 def test_seed_changes_wording_not_actions() -> None:

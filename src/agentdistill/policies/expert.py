@@ -32,7 +32,7 @@ class Expert(Protocol):
 
 EXPERTS: dict[str, type[Expert]] = {"alfworld": AlfworldExpert, "webshop": WebShopExpert}
 #: What an expert raises when it cannot go on (each environment's own error class).
-ExpertError = (AlfworldExpertError, WebShopExpertError)
+EXPERT_ERRORS = (AlfworldExpertError, WebShopExpertError)
 # Exploration actions that leave an expert's plan intact (ALFWorld's verbs).
 SAFE_VERBS = frozenset({"go", "open", "close", "examine", "look", "inventory"})
 # Environments whose exploration noise `_ExpertSession._noise` knows how to draw.
@@ -93,7 +93,7 @@ class _ExpertSession(PolicySession):
         for slot in slots:
             try:
                 reasoning, action = self.experts[slot].act()
-            except ExpertError as exc:
+            except EXPERT_ERRORS as exc:
                 turns[slot] = Turn(reasoning="", action="", raw=str(exc), parsed=False)
                 continue
             noise = self._noise(slot, reasoning, action)

@@ -22,7 +22,7 @@ from dataclasses import replace
 from pydantic import JsonValue
 
 from agentdistill.policies.base import Policy, PolicySession, Turn, hash_seed
-from agentdistill.policies.expert import EXPERTS, Expert, ExpertError, ExpertPolicy
+from agentdistill.policies.expert import EXPERT_ERRORS, EXPERTS, Expert, ExpertPolicy
 from agentdistill.records import OracleLabel, PolicyInfo, Step, Task
 
 
@@ -93,7 +93,7 @@ class _LabelledSession(PolicySession):
         shadow: Expert | None = EXPERTS[self.policy.env_name](seed=seed)
         try:
             shadow.reset(task.goal, first_observation, list(admissible or []))
-        except ExpertError:
+        except EXPERT_ERRORS:
             shadow = None
         self.shadows[slot] = shadow
 
@@ -117,7 +117,7 @@ class _LabelledSession(PolicySession):
             return None
         try:
             reasoning, action = shadow.act()
-        except ExpertError:
+        except EXPERT_ERRORS:
             self.shadows[slot] = None
             return None
         return OracleLabel(reasoning=reasoning, action=action)
@@ -132,7 +132,7 @@ class _LabelledSession(PolicySession):
             return
         try:  # what the learner did is a foreign action to the expert: it replans from it
             shadow.observe(step.observation, list(admissible or []), action=step.action)
-        except ExpertError:
+        except EXPERT_ERRORS:
             self.shadows[slot] = None
 
     def finish(self, slot: int) -> None:
