@@ -281,7 +281,7 @@ def test_unknown_environment(tmp_path: Path, tokenizer_dir: Path) -> None:
     path = write(tmp_path / "t.jsonl", good("a"), good("b", env="nosuchenv"))
     message = (
         "t.jsonl:2: field 'task.env': unknown environment 'nosuchenv'; known: alfworld, "
-        "hotpotqa, fever, webshop"
+        "webshop, hotpotqa, fever"
     )
     with pytest.raises(RecordFileError, match=re.escape(message)):
         read_trajectories(path)

@@ -43,6 +43,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import track
 from rich.table import Table
 from transformers.utils import logging as hf_logging
@@ -591,7 +592,7 @@ def tokenizer_train(
     console.print(f"trained on {len(texts)} trajectories: vocab {len(tokenizer)} -> {out}")
 
 
-EnvArg = Annotated[str, typer.Argument(help="Environment name (alfworld).")]
+EnvArg = Annotated[str, typer.Argument(help="Environment name (alfworld, webshop).")]
 SplitOpt = Annotated[str, typer.Option("--split", help="Task split.")]
 EngineOpt = Annotated[
     str | None,
@@ -614,7 +615,9 @@ def _task(env_name: str, split: str, index: int) -> Task:
 @env_app.command("play")
 def env_play(
     env_name: EnvArg,
-    split: SplitOpt = "valid_unseen",
+    split: Annotated[
+        str | None, typer.Option("--split", help="Task split (default: the evaluation split).")
+    ] = None,
     index: Annotated[int, typer.Option("--index", "-i", help="Task index in the split.")] = 0,
     expert: Annotated[bool, typer.Option(help="Watch the expert play instead.")] = False,
     pause: Annotated[bool, typer.Option(help="With --expert: wait for Enter each step.")] = False,
@@ -622,8 +625,10 @@ def env_play(
     engine: EngineOpt = None,
 ) -> None:
     """Play a game in the terminal. Type commands; `?` lists admissible ones, `quit` leaves."""
+    from agentdistill.environments.names import EVAL_SPLITS
     from agentdistill.environments.registry import make_env
 
+    split = split or EVAL_SPLITS.get(env_name, "test")
     task = _task(env_name, split, index)
     try:
         env = make_env(env_name, engine)
@@ -634,21 +639,22 @@ def env_play(
     )
     with env:
         if expert:
-            from agentdistill.environments.alfworld.expert import run_expert_episode
+            from agentdistill.policies.expert import run_expert_episode
 
             trajectory = run_expert_episode(env, task, seed=seed)
-            console.print(trajectory.initial_observation, style=TERMINAL_OBS)
+            # pages hold brackets (WebShop's [Buy Now]): printed as text, never as markup
+            console.print(trajectory.initial_observation, style=TERMINAL_OBS, markup=False)
             for number, step in enumerate(trajectory.steps, start=1):
                 if pause:
                     typer.prompt("", default="", show_default=False, prompt_suffix="")
                 if step.reasoning:
-                    console.print(f"[bold cyan]> think: {step.reasoning}[/]")
-                console.print(f"[bold green]{number:>2} > {step.action}[/]")
-                console.print(step.observation, style=TERMINAL_OBS)
+                    console.print(f"[bold cyan]> think: {escape(step.reasoning)}[/]")
+                console.print(f"[bold green]{number:>2} > {escape(step.action)}[/]")
+                console.print(step.observation, style=TERMINAL_OBS, markup=False)
             verdict = "[green]won[/]" if trajectory.success else "[red]not won[/]"
             console.print(f"{verdict} in {len(trajectory.steps)} steps")
             return
-        console.print(env.reset(task), style=TERMINAL_OBS)
+        console.print(env.reset(task), style=TERMINAL_OBS, markup=False)
         stdin = typer.get_text_stream("stdin")
         steps = 0
         while True:
@@ -658,11 +664,12 @@ def env_play(
                 console.print("bye")
                 return
             if line.strip() == "?":
-                console.print(", ".join(env.admissible_commands or []), style="grey62")
+                commands = ", ".join(env.admissible_commands or [])
+                console.print(commands, style="grey62", markup=False)
                 continue
             result = env.step(line.strip())
             steps += 1
-            console.print(result.observation, style=TERMINAL_OBS)
+            console.print(result.observation, style=TERMINAL_OBS, markup=False)
             if result.done:
                 verdict = "[green]won[/]" if result.info.won else "[red]out of steps[/]"
                 console.print(f"{verdict} after {steps} steps")

@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from agentdistill.config import Config, FormatConfig, resolve_format
 from agentdistill.distillation.losses import KL_METHODS, Method
@@ -60,7 +60,8 @@ from agentdistill.distillation.trainer import (
     distill,
     distill_identity,
 )
-from agentdistill.environments.registry import make_env
+from agentdistill.environments.names import DEFAULT_FORMATS, ENGINES, EVAL_SPLITS
+from agentdistill.environments.registry import check_env_name, make_env
 from agentdistill.evaluation import (
     Comparison,
     EnvMetrics,
@@ -269,6 +270,30 @@ class ExperimentConfig(Config):
         "teacher cache, students, benchmarks). What a profile sets under teacher.runtime or "
         "distill.runtime overrides it, field by field, for that training.",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _env_defaults(cls, data: Any) -> Any:
+        """The environment's own text format and evaluation split unless the profile sets
+        them (ALFWorld: `alfworld`, valid_unseen; WebShop: `webshop`, test; HotPotQA:
+        `react`, test)."""
+        if not isinstance(data, dict):
+            return data
+        env = data.get("env", "alfworld")
+        if env not in ENGINES:
+            return data  # the field check names it
+        data = dict(data)
+        data.setdefault("format", {"name": DEFAULT_FORMATS[env]})
+        bench = data.get("benchmark", {})
+        if isinstance(bench, dict) and "split" not in bench:
+            data["benchmark"] = {**bench, "split": EVAL_SPLITS[env]}
+        return data
+
+    @field_validator("env")
+    @classmethod
+    def _playable(cls, value: str) -> str:
+        check_env_name(value)
+        return value
 
     def teacher_config(self) -> TeacherConfig:
         """The teacher's bootstrap settings, with the profile's runtime applied."""

@@ -8,12 +8,26 @@ from __future__ import annotations
 
 ENGINES: dict[str, tuple[str, ...]] = {
     "alfworld": ("native", "textworld"),
+    "webshop": ("native",),
     "hotpotqa": ("native",),
 }
 
+#: Each playable environment's evaluation split (the one its papers report) and the text
+#: format its agents write by default (ReAct's own prompt shape for that benchmark).
+EVAL_SPLITS: dict[str, str] = {
+    "alfworld": "valid_unseen",
+    "webshop": "test",
+    "hotpotqa": "test",
+}
+DEFAULT_FORMATS: dict[str, str] = {
+    "alfworld": "alfworld",
+    "webshop": "webshop",
+    "hotpotqa": "react",
+}
+
 #: Benchmarks whose trajectories are read, rendered and distilled like any other, though no
-#: engine plays them here yet (ReAct's FEVER and WebShop; `examples/` holds some).
-RECORDED_ENVS: tuple[str, ...] = ("fever", "webshop")
+#: engine plays them here (ReAct's FEVER; `examples/` holds some).
+RECORDED_ENVS: tuple[str, ...] = ("fever",)
 
 
 def known_env_names() -> tuple[str, ...]:

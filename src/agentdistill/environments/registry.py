@@ -28,6 +28,10 @@ def make_env(name: str, engine: str | None = None) -> Environment:
         raise ValueError(
             f"{name}: unknown engine {engine!r}; expected one of {', '.join(ENGINES[name])}"
         )
+    if name == "webshop":
+        from agentdistill.environments.webshop.env import WebShopEnv
+
+        return WebShopEnv()
     if name == "hotpotqa":
         from agentdistill.environments.hotpotqa.env import HotpotQAEnv
 
@@ -44,6 +48,10 @@ def make_env(name: str, engine: str | None = None) -> Environment:
 def make_suite(name: str) -> TaskSuite:
     """The task suite of an environment (real data when its data variable is set)."""
     check_env_name(name)
+    if name == "webshop":
+        from agentdistill.environments.webshop.env import WebShopSuite
+
+        return WebShopSuite.from_environment()
     if name == "hotpotqa":
         from agentdistill.environments.hotpotqa.env import HotpotQASuite
 

@@ -4,19 +4,47 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Protocol
 
 from pydantic import JsonValue
 
-from agentdistill.environments.alfworld.expert import AlfworldExpert, ExpertError
+from agentdistill.environments.alfworld.expert import AlfworldExpert
+from agentdistill.environments.alfworld.expert import ExpertError as AlfworldExpertError
+from agentdistill.environments.base import Environment
 from agentdistill.environments.hotpotqa.expert import HotpotQAExpert
+from agentdistill.environments.webshop.expert import ExpertError as WebShopExpertError
+from agentdistill.environments.webshop.expert import WebShopExpert
 from agentdistill.policies.base import Policy, PolicySession, Turn, hash_seed
-from agentdistill.records import PolicyInfo, Step, Task
+from agentdistill.records import PolicyInfo, Step, Task, Trajectory
 
-# HotpotQAExpert's ExpertError subclasses ALFWorld's, so `except ExpertError` covers both; it
-# thinks every step, so exploration noise (only over silent steps) never applies to it.
-EXPERTS = {"alfworld": AlfworldExpert, "hotpotqa": HotpotQAExpert}
-# Exploration actions that leave an expert's plan intact.
+
+class Expert(Protocol):
+    """What every environment's scripted expert offers (see `AlfworldExpert`)."""
+
+    def __init__(self, seed: int = 0) -> None: ...
+
+    def reset(self, goal: str, observation: str, admissible: Sequence[str]) -> None: ...
+
+    def act(self) -> tuple[str, str]: ...
+
+    def observe(
+        self, observation: str, admissible: Sequence[str], action: str | None = None
+    ) -> None: ...
+
+
+# HotpotQAExpert thinks every step, so exploration noise (only over silent steps) never
+# applies to it; its ExpertError subclasses ALFWorld's.
+EXPERTS: dict[str, type[Expert]] = {
+    "alfworld": AlfworldExpert,
+    "webshop": WebShopExpert,
+    "hotpotqa": HotpotQAExpert,
+}
+#: What an expert raises when it cannot go on (each environment's own error class).
+EXPERT_ERRORS = (AlfworldExpertError, WebShopExpertError)
+# Exploration actions that leave an expert's plan intact (ALFWorld's verbs).
 SAFE_VERBS = frozenset({"go", "open", "close", "examine", "look", "inventory"})
+# Environments whose exploration noise `_ExpertSession._noise` knows how to draw.
+NOISY_ENVS = frozenset({"alfworld"})
 
 
 class ExpertPolicy(Policy):
@@ -53,7 +81,7 @@ class ExpertPolicy(Policy):
 class _ExpertSession(PolicySession):
     def __init__(self, policy: ExpertPolicy) -> None:
         self.policy = policy
-        self.experts: dict[int, AlfworldExpert] = {}
+        self.experts: dict[int, Expert] = {}
         self.rngs: dict[int, random.Random] = {}
         self.admissible: dict[int, list[str]] = {}
         self.previous: dict[int, str] = {}
@@ -73,7 +101,7 @@ class _ExpertSession(PolicySession):
         for slot in slots:
             try:
                 reasoning, action = self.experts[slot].act()
-            except ExpertError as exc:
+            except EXPERT_ERRORS as exc:
                 turns[slot] = Turn(reasoning="", action="", raw=str(exc), parsed=False)
                 continue
             noise = self._noise(slot, reasoning, action)
@@ -89,6 +117,8 @@ class _ExpertSession(PolicySession):
         rng = self.rngs[slot]
         if self.policy.noise == 0 or reasoning or slot not in self.previous:
             return None
+        if self.policy.env_name not in NOISY_ENVS:
+            return None  # WebShop: no harmless exploration action is defined; noise is a no-op
         if rng.random() >= self.policy.noise:
             return None
         previous = self.previous[slot]
@@ -107,3 +137,14 @@ class _ExpertSession(PolicySession):
     def finish(self, slot: int) -> None:
         for table in (self.experts, self.rngs, self.admissible, self.previous):
             table.pop(slot, None)
+
+
+def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajectory:
+    """One episode of `task` played by its environment's expert (`env` already made)."""
+    if task.env == "webshop":
+        from agentdistill.environments.webshop.expert import run_expert_episode as play
+    elif task.env == "hotpotqa":
+        from agentdistill.environments.hotpotqa.expert import run_expert_episode as play
+    else:
+        from agentdistill.environments.alfworld.expert import run_expert_episode as play
+    return play(env, task, seed=seed)

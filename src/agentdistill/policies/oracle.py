@@ -21,9 +21,8 @@ from dataclasses import replace
 
 from pydantic import JsonValue
 
-from agentdistill.environments.alfworld.expert import AlfworldExpert, ExpertError
 from agentdistill.policies.base import Policy, PolicySession, Turn, hash_seed
-from agentdistill.policies.expert import EXPERTS, ExpertPolicy
+from agentdistill.policies.expert import EXPERT_ERRORS, EXPERTS, Expert, ExpertPolicy
 from agentdistill.records import OracleLabel, PolicyInfo, Step, Task
 
 
@@ -79,7 +78,7 @@ class _LabelledSession(PolicySession):
         self.learner = policy.learner.session(batch_size)
         self.expert = policy.expert.session(batch_size)
         self.expert_slots: set[int] = set()
-        self.shadows: dict[int, AlfworldExpert | None] = {}  # slot -> labeller (None: gave up)
+        self.shadows: dict[int, Expert | None] = {}  # slot -> labeller (None: gave up)
 
     def start(
         self, slot: int, task: Task, first_observation: str, admissible: Sequence[str] | None
@@ -91,10 +90,10 @@ class _LabelledSession(PolicySession):
         self.learner.start(slot, task, first_observation, admissible)
         # worded as the expert's own episodes of this task are
         seed = hash_seed(self.policy.expert.seed, task.task_id)
-        shadow: AlfworldExpert | None = EXPERTS[self.policy.env_name](seed=seed)
+        shadow: Expert | None = EXPERTS[self.policy.env_name](seed=seed)
         try:
             shadow.reset(task.goal, first_observation, list(admissible or []))
-        except ExpertError:
+        except EXPERT_ERRORS:
             shadow = None
         self.shadows[slot] = shadow
 
@@ -118,7 +117,7 @@ class _LabelledSession(PolicySession):
             return None
         try:
             reasoning, action = shadow.act()
-        except ExpertError:
+        except EXPERT_ERRORS:
             self.shadows[slot] = None
             return None
         return OracleLabel(reasoning=reasoning, action=action)
@@ -133,7 +132,7 @@ class _LabelledSession(PolicySession):
             return
         try:  # what the learner did is a foreign action to the expert: it replans from it
             shadow.observe(step.observation, list(admissible or []), action=step.action)
-        except ExpertError:
+        except EXPERT_ERRORS:
             self.shadows[slot] = None
 
     def finish(self, slot: int) -> None:
