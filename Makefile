@@ -41,13 +41,11 @@ $(DAGSTER_HOME)/dagster.yaml:
 	mkdir -p $(DAGSTER_HOME)
 	printf 'telemetry:\n  enabled: false\n' > $@
 
-# Raw inputs (tracked by data.dvc): the generated ALFWorld task suites. Deterministic, so a
-# fresh clone regenerates exactly the versioned data (or `dvc pull` fetches it).
+# Raw inputs (tracked by data.dvc): every environment's task files and what they are drawn
+# from (ALFWorld games, WebShop's catalog, HotPotQA's wiki). Deterministic, so a fresh clone
+# regenerates exactly the versioned data (or `dvc pull` fetches it).
 data: setup
-	@for split in train valid_seen valid_unseen; do \
-		test -f data/alfworld/$$split.jsonl || \
-		$(BIN)/agentdistill env tasks alfworld --split $$split --out data/alfworld/$$split.jsonl; \
-	done
+	$(BIN)/agentdistill env data
 
 # The environments of a profile: each is a partition of every asset, launched in turn.
 envs = $$($(BIN)/python -c "from agentdistill.profile import load_profile; \

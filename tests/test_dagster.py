@@ -137,6 +137,37 @@ def test_string_selection_materializes_a_subset(chain) -> None:
     assert "span_segments" in keys and "student_sad" in keys and "teacher" not in keys
 
 
+def test_one_environment_materializes_alone(tmp_path) -> None:
+    """A partition is one environment's chain: HotPotQA's, in its own folder, nothing else."""
+    root = tmp_path / "artifacts"
+    experiment = ExperimentResource(
+        profile=SMOKE, root=str(root), overrides=["tracking.enabled=false"]
+    )
+    defs = build_definitions(experiment, MLflowResource(root=str(tmp_path / "mlflow")))
+    assert set(defs.resolve_job_def("distillation_chain").partitions_def.get_partition_keys()) == {
+        "alfworld",
+        "webshop",
+        "hotpotqa",
+    }
+    result = dg.materialize(
+        list(defs.assets),  # type: ignore[arg-type]
+        selection="+key:teacher_benchmark",  # with everything upstream
+        resources=defs.resources,
+        partition_key="hotpotqa",
+        raise_on_error=False,
+    )
+    assert result.success
+    assert [p.name for p in root.iterdir()] == ["hotpotqa"]
+    events = result.get_asset_materialization_events()
+    assert {e.asset_key.to_user_string() for e in events} == {
+        "task_suites",
+        "teacher",
+        "teacher_benchmark",
+    }
+    assert {e.partition for e in events} == {"hotpotqa"}
+    assert (root / "hotpotqa" / "teacher_benchmark" / "test.jsonl").exists()
+
+
 def test_teacher_floor_blocks_the_students(chain, tmp_path) -> None:
     """A profile floor the teacher cannot clear stops the chain before any student."""
     root = tmp_path / "artifacts"

@@ -41,11 +41,8 @@ def repo_copy(tmp_path_factory) -> Path:
     run(["git", "init", "-q"], copy)
     run(["git", "add", "-A"], copy)
     run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"], copy)
-    # the raw inputs regenerate exactly as versioned in data.dvc
-    for split in ("train", "valid_seen", "valid_unseen"):
-        out = f"data/alfworld/{split}.jsonl"
-        run([str(VENV / "bin" / "agentdistill"), "env", "tasks", "alfworld", "--split", split,
-             "--out", out], copy)  # fmt: skip
+    # the raw inputs (every environment's) regenerate exactly as versioned in data.dvc
+    run([str(VENV / "bin" / "agentdistill"), "env", "data"], copy)
     return copy
 
 

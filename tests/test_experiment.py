@@ -77,6 +77,33 @@ def test_smoke_experiment_lands_every_artifact(smoke_run) -> None:
     assert teacher.metrics[0].cot_match is None
 
 
+@pytest.mark.parametrize(("env", "split"), [("webshop", "test"), ("hotpotqa", "test")])
+def test_smoke_chain_runs_every_environment(smoke_run, env: str, split: str) -> None:
+    """WebShop and HotPotQA go through the same chain as ALFWorld, in their own formats, and
+    their results land in the report and the leaderboard under `<env>/<split>/...`."""
+    paths = ExperimentPaths(smoke_run / env)
+    config = load_profile(CONFIGS / "smoke.yaml").config(env)
+    model = paths.teacher / "train" / "model"
+    assert json.loads((model / "agentdistill_format.json").read_text())["name"] == (
+        config.format.name
+    )
+    expert = (paths.teacher / "expert_train.jsonl").read_text().splitlines()
+    assert len(expert) == config.teacher.train_tasks
+    assert all(json.loads(line)["task"]["env"] == env for line in expert)
+    assert (paths.teacher / "dagger" / "round-1" / "train.jsonl").exists()
+    segments = json.loads((paths.segments / "summary.json").read_text())
+    assert segments["span_coverage"] == 1.0 and segments["reason_tokens"] > 0
+    entries = read_report(paths.report / "report.json")
+    students = [n for n, _, _ in config.students()]
+    teachers = ["teacher", "teacher-grounded"] if config.benchmark.grounded_teacher else ["teacher"]
+    assert [e.name for e in entries] == [*teachers, *students]
+    for entry in entries:
+        (metrics,) = entry.metrics
+        assert (metrics.env, metrics.split, metrics.episodes) == (env, split, 4)
+    board = json.loads((paths.report / "leaderboard.json").read_text())
+    assert f"{env}/{split}/success_rate_low" in board["sad-s0"]
+
+
 def test_rerun_skips_finished_stages(smoke_run) -> None:
     metrics = smoke_run / "alfworld" / "benchmarks" / "sad-s0" / "metrics.json"
     stamp = metrics.stat().st_mtime_ns

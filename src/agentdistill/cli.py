@@ -702,6 +702,27 @@ def env_tasks(
     console.print(f"{len(tasks)} {split} tasks -> {out}")
 
 
+@env_app.command("data")
+def env_data(
+    env_names: Annotated[
+        list[str] | None, typer.Argument(help="Environments (default: every playable one).")
+    ] = None,
+    data_dir: Annotated[Path, typer.Option(help="Folder of the raw inputs.")] = Path("data"),
+    force: Annotated[bool, typer.Option(help="Rewrite task files that exist.")] = False,
+) -> None:
+    """Write the raw inputs under DATA_DIR/<env>/: every split's tasks (the missing ones) and
+    what they are drawn from (WebShop's catalog, HotPotQA's wiki); `make data` runs it."""
+    from agentdistill.environments.names import ENGINES
+    from agentdistill.task_data import write_env_data
+
+    for env in env_names or list(ENGINES):
+        try:
+            written = write_env_data(env, data_dir, force=force)
+        except ValueError as exc:
+            raise _fail(str(exc)) from exc
+        console.print(f"{env}: {len(written)} files written under {data_dir / env}")
+
+
 @tokenizer_app.command("build")
 def tokenizer_build(
     out: Annotated[Path, typer.Option("--out", "-o", help="Output tokenizer folder.")],

@@ -78,3 +78,20 @@ def load_tasks(
     if not tasks:
         raise ValueError(f"{path}: no tasks")
     return TaskFile(tasks=tasks[:limit], path=path, sha256=file_sha256(path))
+
+
+def write_env_data(
+    env: str, data_dir: str | Path = DEFAULT_DATA_DIR, force: bool = False
+) -> list[Path]:
+    """Every split's task file of `env` (the missing ones, or all with `force`) and what its
+    tasks are drawn from (`TaskSuite.write_inputs`): the raw inputs `make data` writes."""
+    suite = make_suite(env)
+    written = []
+    for split in suite.splits:
+        path = task_file(env, split, data_dir)
+        if force or not path.exists():
+            write_jsonl(path, suite.tasks(split))
+            written.append(path)
+    folder = Path(data_dir) / env
+    inputs = suite.write_inputs(folder)
+    return written + inputs

@@ -24,6 +24,7 @@ checked, in `agentdistill.testing.env_contract`:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
@@ -98,6 +99,11 @@ class TaskSuite(ABC):
     @abstractmethod
     def tasks(self, split: str) -> list[Task]:
         """All tasks of `split`, in a fixed order. Raises ValueError for an unknown split."""
+
+    def write_inputs(self, folder: Path) -> list[Path]:
+        """Write what the tasks are drawn from, beside the task files in `folder` (a WebShop
+        catalog, a HotPotQA wiki), so DVC versions it with them; the files written."""
+        return []
 
     def check_split(self, split: str) -> None:
         if split not in self.splits:

@@ -34,6 +34,7 @@ forced), `em`, `f1`, `react_reward`, `forced_finish` and `gold` (the reference a
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from functools import lru_cache
@@ -60,6 +61,7 @@ from agentdistill.environments.hotpotqa.questions import (
 from agentdistill.environments.hotpotqa.real_data import DATA_VARIABLE
 from agentdistill.environments.hotpotqa.scoring import exact_match, f1_score, normalize_answer
 from agentdistill.environments.hotpotqa.wiki import WikiConfig, build_world
+from agentdistill.files import write_text_atomic
 from agentdistill.records import Task
 
 ENV_NAME = "hotpotqa"
@@ -147,6 +149,18 @@ class HotpotQASuite(TaskSuite):
         """The real file `$HOTPOTQA_DATA` points at when set, else generated questions."""
         path = os.environ.get(DATA_VARIABLE)
         return cls(config, data_file=path or None)
+
+    def write_inputs(self, folder: Path) -> list[Path]:
+        """The generated wiki as `wiki.jsonl`: one `{title, text}` page per line (none for
+        real data: the user has the file)."""
+        if self.data_file is not None:
+            return []
+        corpus = build_world(self.config.wiki).corpus
+        lines = [
+            json.dumps({"title": title, "text": corpus.text(title)}, ensure_ascii=False) + "\n"
+            for title in corpus.titles
+        ]
+        return [write_text_atomic(folder / "wiki.jsonl", "".join(lines))]
 
     def tasks(self, split: str) -> list[Task]:
         self.check_split(split)

@@ -37,7 +37,7 @@ from agentdistill.environments.base import (
     StepResult,
     TaskSuite,
 )
-from agentdistill.environments.webshop.catalog import CatalogConfig, cached_catalog
+from agentdistill.environments.webshop.catalog import CatalogConfig, cached_catalog, write_catalog
 from agentdistill.environments.webshop.goals import (
     SPLITS,
     Goal,
@@ -199,6 +199,12 @@ class WebShopSuite(TaskSuite):
         if root and find_real_files(Path(root)) is not None:
             return cls(catalog, goals, data_root=root)
         return cls(catalog, goals)
+
+    def write_inputs(self, folder: Path) -> list[Path]:
+        """The generated catalog as `catalog.jsonl` (none for real data: the user has it)."""
+        if self.data_root is not None:
+            return []
+        return [write_catalog(folder.parent, self.catalog)]
 
     def tasks(self, split: str) -> list[Task]:
         self.check_split(split)
