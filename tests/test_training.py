@@ -1,4 +1,5 @@
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -92,6 +93,31 @@ def test_interrupted_run_resumes_exactly(tmp_path, expert_train, alfworld_tokeni
     ):
         assert torch.allclose(a, b, atol=1e-6), name
     assert summary.steps == json.loads((tmp_path / "a" / "train_summary.json").read_text())["steps"]
+
+
+def test_rerun_of_a_finished_run_keeps_its_final_losses(
+    tmp_path, expert_train, alfworld_tokenizer
+) -> None:
+    """Resuming a run whose checkpoint is at the last step trains nothing and reports the
+    losses the run last logged (not NaN/None)."""
+    data = expert_train[:16]
+    first = train_lm(
+        model_for(alfworld_tokenizer), alfworld_tokenizer, data, config(), tmp_path,
+        show_progress=False, fmt=FMT,
+    )  # fmt: skip
+    again = train_lm(
+        model_for(alfworld_tokenizer), alfworld_tokenizer, data, config(), tmp_path,
+        show_progress=False, fmt=FMT,
+    )  # fmt: skip
+    assert again.steps == first.steps
+    assert first.final_loss is not None and math.isfinite(first.final_loss)
+    assert (again.final_loss, again.final_reason_loss, again.final_act_loss) == (
+        first.final_loss,
+        first.final_reason_loss,
+        first.final_act_loss,
+    )
+    written = json.loads((tmp_path / "train_summary.json").read_text())
+    assert written["final_loss"] == first.final_loss
 
 
 def test_losses_only_on_reason_and_act(expert_train, alfworld_tokenizer) -> None:

@@ -325,6 +325,22 @@ def _metrics_up_to(path: Path, step: int) -> None:
     write_text_atomic(path, "".join(kept))
 
 
+def _last_logged(path: Path) -> dict[str, Any] | None:
+    """The last row of a metrics file with every loss (None: no such row, or no file)."""
+    if not path.exists():
+        return None
+    found = None
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        keys = ("loss", "reason_loss", "act_loss")
+        if isinstance(row, dict) and all(isinstance(row.get(k), int | float) for k in keys):
+            found = row
+    return found
+
+
 def segment_all(
     trajectories: Sequence[Trajectory], tokenizer: Any, fmt: FormatConfig, max_length: int
 ) -> tuple[list[Segmentation], int]:
@@ -499,6 +515,16 @@ def train_lm(
     window = _Window()
     last = {"loss": float("nan"), "reason": float("nan"), "act": float("nan")}
     last_other: float | None = None
+    # a resumed run reports the losses it last logged, even when no step is left to train
+    logged = _last_logged(metrics_path) if step else None
+    if logged is not None:
+        last = {
+            "loss": logged["loss"],
+            "reason": logged["reason_loss"],
+            "act": logged["act_loss"],
+            "tokens_per_s": logged.get("tokens_per_s", float("nan")),
+        }
+        last_other = logged.get("other_loss")
     columns = (
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
