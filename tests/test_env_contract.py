@@ -105,6 +105,10 @@ class NeverWins(KeyChestEnv):
         return result.model_copy(update={"info": result.info.model_copy(update={"won": False})})
 
 
+class ScoresMissing(KeyChestEnv):
+    score_keys = ("progress",)  # declared, never given
+
+
 class DuplicateIds(KeyChestSuite):
     def tasks(self, split):
         tasks = super().tasks(split)
@@ -124,6 +128,8 @@ class DuplicateIds(KeyChestSuite):
         (AdmitsTooMuch, KeyChestSuite, check_admissible_commands, "'dance' was marked invalid"),
         (DriftingRewards, KeyChestSuite, check_determinism, "same actions, different results"),
         (NeverWins, KeyChestSuite, check_solution_wins, "did not win"),
+        (ScoresMissing, KeyChestSuite, check_step_cap_and_done, "score 'progress'"),
+        (ScoresMissing, KeyChestSuite, check_solution_wins, "score 'progress'"),
         (KeyChestEnv, DuplicateIds, check_task_suite, "not unique"),
     ],
 )

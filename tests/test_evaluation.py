@@ -489,3 +489,42 @@ def test_the_default_profile_compares_sad_with_each_method_and_on_policy_with_of
     )
     groups = list(dict.fromkeys(spec.group for spec in two_sizes.student_specs()))
     assert ("sad-30x", "seqkd-30x") in comparison_pairs(two_sizes, groups)
+
+
+def scored(task_id: str, em: float, f1: float) -> Trajectory:
+    episode = traj(task_id, [step("find the mug")], em == 1.0, env="hotpotqa", split="test")
+    return episode.model_copy(update={"scores": {"em": em, "f1": f1}})
+
+
+def test_episode_scores_are_bootstrap_means(tok: PreTrainedTokenizerFast, tmp_path: Path) -> None:
+    hotpot = [scored("h1", 1.0, 1.0), scored("h2", 0.0, 0.5), scored("h3", 0.0, 0.0)]
+    unscored = traj("h4", [], env="hotpotqa", split="test")  # e.g. from a file before scores
+    alf, hot = benchmark_metrics([*episodes()[:3], *hotpot, unscored], tok, n_boot=200)
+    assert alf.scores == {}  # no environment score: nothing reported
+    assert list(hot.scores) == ["em", "f1"] and hot.episodes == 4
+    em, f1 = hot.scores["em"], hot.scores["f1"]
+    assert em.value == pytest.approx(1 / 3) and f1.value == pytest.approx(0.5)
+    assert em.n == f1.n == 3  # over the episodes that carry the score
+    assert 0.0 <= em.low <= em.value <= em.high <= 1.0 and f1.low < f1.value < f1.high
+    # the same bootstrap as success: the same draws give the same interval
+    assert f1 == bootstrap_ci([1.0, 0.5, 0.0], n_boot=200)
+    # kept by the report; metrics without scores are written as before
+    entry = ReportEntry(name="m", method="sad", parameters=1, compression=1.0, metrics=[alf, hot])
+    paths = write_report([entry], tmp_path)
+    assert read_report(paths["json"]) == [entry]
+    assert "scores" not in alf.model_dump_json() and '"f1"' in hot.model_dump_json()
+    assert "| F1 % [95% CI] |" in paths["md"].read_text()
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.floats(min_value=0.0, max_value=1.0), min_size=1, max_size=12))
+def test_a_score_mean_lies_in_its_interval(
+    tok: PreTrainedTokenizerFast, values: list[float]
+) -> None:
+    played = [scored(f"h{i}", float(v == 1.0), v) for i, v in enumerate(values)]
+    (hot,) = benchmark_metrics(played, tok, n_boot=100)
+    f1 = hot.scores["f1"]
+    eps = 1e-9
+    assert f1.value == pytest.approx(np.mean(values)) and f1.n == len(values)
+    assert min(values) - eps <= f1.low <= f1.value + eps <= f1.high + 2 * eps
+    assert f1.high <= max(values) + eps

@@ -1,7 +1,10 @@
 import json
+import math
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from agentdistill.records import (
@@ -131,3 +134,44 @@ def test_written_layout_is_serialised_only_when_set() -> None:
     assert Step.model_validate_json(laid_out.model_dump_json()) == laid_out
     with pytest.raises(ValidationError, match="written"):
         Step(action="go to desk 1", observation="", written="> go to desk 1")
+
+
+# A file written before `Trajectory.scores` existed (schema_version 1, no `scores` key).
+OLD_TRAJECTORY = (
+    '{"schema_version":1,"task":{"env":"hotpotqa","task_id":"test-00000","split":"test",'
+    '"goal":"Q?","task_type":"bridge","spec":{}},"initial_observation":"Question: Q?",'
+    '"steps":[{"reasoning":"","action":"Finish[x]","observation":"Episode finished, '
+    'reward = 0","action_valid":true,"imitate":true,"grounded_from":null}],"success":false,'
+    '"reward":0.0,"policy":{"name":"expert","kind":"expert","model":null,"revision":null},'
+    '"seed":0,"stop_reason":"done","timings":null,"token_counts":null}'
+)
+
+
+def test_a_trajectory_file_without_scores_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "old.jsonl"
+    path.write_text(OLD_TRAJECTORY + "\n")
+    (old,) = read_jsonl(path, Trajectory)
+    assert old.scores == {} and old.schema_version == 1
+    # and an episode without scores is written as before: the same bytes come back
+    assert old.model_dump_json() == OLD_TRAJECTORY
+
+
+scores = st.dictionaries(
+    st.sampled_from(["em", "f1", "score", "progress"]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    max_size=4,
+)
+
+
+@given(scores)
+def test_scores_round_trip_and_are_written_only_when_present(values: dict[str, float]) -> None:
+    scored = make(0).model_copy(update={"scores": values})
+    text = scored.model_dump_json()
+    assert Trajectory.model_validate_json(text) == scored
+    assert ('"scores"' in text) is bool(values)
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, "high"])
+def test_scores_are_finite_numbers(value: object) -> None:
+    with pytest.raises(ValidationError, match="scores"):
+        Trajectory.model_validate({**make(0).model_dump(), "scores": {"f1": value}})

@@ -21,11 +21,13 @@ from agentdistill.results import (
     METRICS,
     benchmark_frame,
     compact_markdown,
+    describe,
     flat_metrics,
     leaderboard,
     records,
     results_frame,
     rich_table,
+    score_keys,
     to_markdown,
 )
 from dagster_project.defs.metadata import results_md_metadata, results_table_metadata
@@ -335,3 +337,79 @@ def test_mlflow_takes_the_frame_and_flat_metrics(tmp_path: Path, frame: pd.DataF
     assert logged["columns"] == list(COLUMNS)
     assert [row[0] for row in logged["data"]] == frame["model"].tolist()
     assert logged["data"][0][COLUMNS.index("cot_match")] is None  # the teacher: null
+
+
+def scored_entries() -> list[ReportEntry]:
+    """HotPotQA with its EM and F1 beside ALFWorld and WebShop, which have no scores."""
+    hotpot = metrics(est(0.4, 0.2, 0.6), env="hotpotqa", split="test").model_copy(
+        update={"scores": {"f1": est(0.55, 0.35, 0.75), "em": est(0.4, 0.2, 0.6)}}
+    )
+    web = metrics(est(0.1, 0.0, 0.3), env="webshop", split="test").model_copy(
+        update={"mean_reward": est(0.62, 0.5, 0.74)}
+    )
+    return [
+        ReportEntry(
+            name="sad-s0",
+            method="sad",
+            seed=0,
+            parameters=500_000,
+            compression=4.0,
+            metrics=[metrics(est(0.4, 0.1, 0.7)), hotpot, web],
+        )
+    ]
+
+
+def test_scores_get_columns_keys_and_table_cells() -> None:
+    frame = results_frame(scored_entries())
+    scores = ["em", "em_low", "em_high", "f1", "f1_low", "f1_high"]  # sorted by key
+    assert list(frame.columns) == [*COLUMNS, *scores] and score_keys(frame) == ["em", "f1"]
+    assert {str(frame[c].dtype) for c in scores} == {"float64"}
+    hotpot = frame[frame["env"] == "hotpotqa"].iloc[0]
+    assert (hotpot["f1"], hotpot["f1_low"], hotpot["f1_high"]) == (0.55, 0.35, 0.75)
+    assert frame[frame["env"] != "hotpotqa"][scores].isna().all().all()  # the others: NaN
+    assert describe("f1_low") == "mean episode score 'f1': 95% CI lower bound"
+    assert describe("success_rate") == DESCRIPTIONS["success_rate"]
+
+    flat = flat_metrics(frame, "sad-s0")
+    assert flat["hotpotqa/test/f1"] == 0.55 and flat["hotpotqa/test/em_high"] == 0.6
+    assert flat["hotpotqa/test/f1_low"] == 0.35
+    assert not any(key.endswith(("/f1", "/em")) for key in flat if "hotpotqa" not in key)
+    # WebShop's score is its mean reward (x 100 in the report): no key of its own
+    assert flat["webshop/test/mean_reward"] == 0.62 and "webshop/test/score" not in flat
+    board = leaderboard(frame)["sad-s0"]
+    assert board["hotpotqa/test/f1"] == 0.55
+    json.dumps(board, allow_nan=False)
+    # a frame without scores keeps the fixed columns
+    assert list(results_frame(entries()).columns) == list(COLUMNS)
+    assert score_keys(results_frame([])) == []
+
+
+def test_report_tables_show_scores_only_where_they_exist() -> None:
+    md = to_markdown(results_frame(scored_entries()))
+    alfworld, rest = md.split("## hotpotqa / test")
+    hotpot, webshop = rest.split("## webshop / test")
+    assert "Score" not in alfworld and "F1" not in alfworld
+    assert "| Episodes | Success % [95% CI] | EM % [95% CI] | F1 % [95% CI] | Steps |" in hotpot
+    assert "| 40.0 [20.0, 60.0] | 40.0 [20.0, 60.0] | 55.0 [35.0, 75.0] | 10.0 |" in hotpot
+    assert "| Success % [95% CI] | Score [95% CI] | Steps |" in webshop and "F1" not in webshop
+    assert "| 10.0 [0.0, 30.0] | 62.0 [50.0, 74.0] | 10.0 |" in webshop
+    assert "Score (WebShop): mean final reward x 100" in render_markdown(scored_entries())
+
+    console = Console(record=True, width=200)
+    console.print(rich_table(results_frame(scored_entries())))
+    lines = console.export_text().splitlines()
+    assert any("EM %" in line and "F1 %" in line for line in lines)
+    assert any("hotpotqa/test" in line and "55.0" in line for line in lines)
+
+    table = results_table_metadata(results_frame(scored_entries()))
+    described = {c.name: c.description for c in table.schema.columns}
+    assert described["em"] == "mean episode score 'em' (environment-specific)"
+
+
+@pytest.mark.parametrize(("key", "clash"), [("seed", "seed"), ("f1_low", "f1_low")])
+def test_score_keys_must_not_clash_with_columns(key: str, clash: str) -> None:
+    scores = {key: est(0.5, 0.4, 0.6), "f1": est(0.5, 0.4, 0.6)}
+    bad = metrics(est(0.4, 0.1, 0.7)).model_copy(update={"scores": scores})
+    entry = ReportEntry(name="m", method="sad", parameters=1, compression=1.0, metrics=[bad])
+    with pytest.raises(ValueError, match=f"clash.*{clash}"):
+        results_frame([entry])

@@ -10,7 +10,7 @@ metadata = {"results": results_table_metadata(frame), "metrics": results_md_meta
 import dagster as dg
 import pandas as pd
 
-from agentdistill.results import DESCRIPTIONS, compact_markdown, records
+from agentdistill.results import compact_markdown, describe, records
 
 
 def _column_type(dtype: object) -> str:
@@ -31,7 +31,7 @@ def results_table_metadata(frame: pd.DataFrame) -> dg.TableMetadataValue:
             dg.TableColumn(
                 name=str(column),
                 type=_column_type(frame[column].dtype),
-                description=DESCRIPTIONS.get(str(column)),
+                description=describe(str(column)),
             )
             for column in frame.columns
         ]

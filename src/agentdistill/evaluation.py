@@ -2,7 +2,8 @@
 
 Metrics follow the paper (App. C): task success rate, average steps, average reasoning length
 in tokens, and CoT match rate against the teacher; plus the invalid-action rate (rejected or
-grounded actions) and decoding speed. Every number carries a 95% bootstrap percentile interval
+grounded actions), decoding speed, and the environment's own episode scores (HotPotQA's EM and
+F1: `Trajectory.scores`). Every number carries a 95% bootstrap percentile interval
 resampled over episodes (CoT match: over tasks), so two models can be told apart honestly.
 
     from agentdistill.evaluation import ReportEntry, benchmark_metrics, write_report
@@ -325,6 +326,13 @@ class EnvMetrics(Record):
         description="Generated tokens / policy seconds, resampled over episodes; None when "
         "episodes carry no token counts or policy timings.",
     )
+    scores: dict[str, Estimate] = Field(
+        default_factory=dict,
+        exclude_if=lambda value: not value,  # as before for environments without scores
+        description="Mean of each environment-specific episode score (`Trajectory.scores`, "
+        "e.g. HotPotQA's em and f1) over the episodes that carry it, resampled over episodes; "
+        "empty (never serialised) when no episode has scores.",
+    )
 
 
 def _task_key(trajectory: Trajectory) -> TaskKey:
@@ -417,6 +425,10 @@ def _env_metrics(
         scores = _cot_scores(group, ids, reference, _reasoning_ids(reference, tokenizer))
         cot_match = ci(scores) if scores else None
 
+    per_key: dict[str, list[float]] = defaultdict(list)  # a score's values, episodes having it
+    for trajectory in group:
+        for key, value in trajectory.scores.items():
+            per_key[key].append(value)
     timed = [
         (t.token_counts.generated, t.timings.policy_s)
         for t in group
@@ -435,6 +447,7 @@ def _env_metrics(
             [sum(map(is_invalid_step, t.steps)) for t in group], [len(t.steps) for t in group]
         ),
         tokens_per_s=ratio([g for g, _ in timed], [s for _, s in timed]) if timed else None,
+        scores={key: ci(values) for key, values in sorted(per_key.items())},
     )
 
 

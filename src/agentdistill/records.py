@@ -24,7 +24,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    JsonValue,
+    ValidationError,
+    field_validator,
+)
 
 from agentdistill.files import atomic_write
 
@@ -180,6 +188,16 @@ class Trajectory(Record):
     steps: list[Step] = Field(default_factory=list)
     success: bool = Field(description="Whether the goal was reached.")
     reward: float = Field(description="Final reward given by the environment.")
+    scores: dict[str, FiniteFloat] = Field(
+        default_factory=dict,
+        # Left out when empty: files of environments without scores stay as they were, and
+        # files written before the field read as empty (the layout version is unchanged).
+        exclude_if=lambda value: not value,
+        description="Environment-specific episode scores, from the environment's answer to "
+        "the last step, e.g. HotPotQA em/f1 (`Environment.score_keys`; 0.0 for a key that "
+        "answer lacks, as when a runner's step cap cut the episode). Empty (never "
+        "serialised) for environments without scores.",
+    )
     policy: PolicyInfo
     seed: int | None = Field(default=None, description="Seed of the policy's sampling, if any.")
     stop_reason: Literal["done", "step_cap", "error"] = Field(

@@ -24,12 +24,19 @@ then sorted by (env, split)):
     <metric>, <metric>_low, <metric>_high   float  value and 95% bootstrap interval, for each
         metric of METRICS; NaN where the metric is absent. Rates are fractions (0..1), not %.
 
+then, for each environment score key present (`EnvMetrics.scores`: HotPotQA's `em`, `f1`),
+sorted by key:
+    <key>, <key>_low, <key>_high   float  mean episode score and its interval; NaN in the
+        rows of environments without that score.
+
 `cot_match` is NaN for the teacher: compared with itself it is 1.0 by construction, which
-measures nothing.
+measures nothing. WebShop's score (mean reward x 100) is `mean_reward`: the report shows it
+as a Score column (`names.REWARD_SCORES`), with no column or key of its own.
 
 Flat keys, one scheme for MLflow metrics and the DVC leaderboard: `{env}/{split}/{metric}`,
 `{env}/{split}/{metric}_low`, `{env}/{split}/{metric}_high` for every metric present (NaN ones
-are left out), and `{env}/{split}/episodes`; e.g. `alfworld/valid_unseen/success_rate_low`.
+are left out), and `{env}/{split}/episodes`; e.g. `alfworld/valid_unseen/success_rate_low`;
+scores likewise: `hotpotqa/test/f1`, `hotpotqa/test/f1_low`, ...
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import pandas as pd
+
+from agentdistill.environments.names import REWARD_SCORES
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -65,8 +74,9 @@ IDENTITY: tuple[str, ...] = (
     "split",
     "episodes",
 )
+SUFFIXES: tuple[str, ...] = ("", "_low", "_high")  # value, then its interval
 COLUMNS: tuple[str, ...] = IDENTITY + tuple(
-    f"{metric}{suffix}" for metric in METRICS for suffix in ("", "_low", "_high")
+    f"{metric}{suffix}" for metric in METRICS for suffix in SUFFIXES
 )
 # Explicit dtypes: an all-None column would otherwise become `object`, and an int column with
 # one missing value would silently turn float. All of them serialise to JSON (NaN/<NA> as null).
@@ -111,6 +121,8 @@ DESCRIPTIONS: dict[str, str] = {
         )
     },
 }
+#: Column labels of known environment scores (others show their key).
+SCORE_LABELS: dict[str, str] = {"em": "EM", "f1": "F1"}
 TEACHER_METHOD = "teacher"
 LEGEND = (
     "Intervals: 95% bootstrap percentile over episodes (CoT match: over tasks). "
@@ -118,7 +130,10 @@ LEGEND = (
     "Compression: teacher parameters / model parameters. "
     "CoT match: share of the teacher's reasoning tokens a model reproduces on the same task; "
     "'-' for the teacher (compared with itself it is 100% by construction) and where no "
-    "teacher reference exists."
+    "teacher reference exists. "
+    "EM and F1 (HotPotQA): the official answer exact match and token F1, mean over episodes "
+    "(an episode that never answered scores 0). "
+    "Score (WebShop): mean final reward x 100."
 )
 
 
@@ -136,6 +151,21 @@ class BenchmarkLike(Protocol):
 
 
 # ------------------------------------------------------------------------------- the frame
+
+
+def score_keys(frame: pd.DataFrame) -> list[str]:
+    """The environment score keys that have columns in `frame` (after COLUMNS, three each)."""
+    return [str(column) for column in frame.columns[len(COLUMNS) :: len(SUFFIXES)]]
+
+
+def describe(column: str) -> str:
+    """What a column of the frame holds: DESCRIPTIONS, or a score column's description."""
+    if column in DESCRIPTIONS:
+        return DESCRIPTIONS[column]
+    for suffix, bound in (("_low", ": 95% CI lower bound"), ("_high", ": 95% CI upper bound")):
+        if column.endswith(suffix):
+            return f"mean episode score {column.removesuffix(suffix)!r}{bound}"
+    return f"mean episode score {column!r} (environment-specific)"
 
 
 def _rows(
@@ -167,12 +197,25 @@ def _rows(
             row[metric] = math.nan if estimate is None else estimate.value
             row[f"{metric}_low"] = math.nan if estimate is None else estimate.low
             row[f"{metric}_high"] = math.nan if estimate is None else estimate.high
+        for key, score in m.scores.items():
+            row[key], row[f"{key}_low"], row[f"{key}_high"] = score.value, score.low, score.high
         rows.append(row)
     return rows
 
 
-def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
-    frame = pd.DataFrame(rows, columns=list(COLUMNS)).astype(DTYPES)
+def _frame(rows: list[dict[str, Any]], metrics: Iterable[EnvMetrics]) -> pd.DataFrame:
+    # A column per score key any environment reports; NaN in the rows of the others.
+    keys = sorted({key for m in metrics for key in m.scores})
+    scores = [f"{key}{suffix}" for key in keys for suffix in SUFFIXES]
+    clashes = sorted(set(scores) & set(COLUMNS)) + sorted(
+        column for column in set(scores) if scores.count(column) > 1
+    )
+    if clashes:
+        # e.g. a score named `seed`, or `f1` beside `f1_low`: two numbers under one key
+        raise ValueError(f"score keys clash with other columns: {clashes}")
+    columns = [*COLUMNS, *scores]
+    dtypes = {**DTYPES, **dict.fromkeys(scores, "float64")}
+    frame = pd.DataFrame(rows, columns=columns).astype(dtypes)
     duplicated = frame.duplicated(["model", "env", "split"])
     if duplicated.any():
         # flat keys are per model and (env, split): two rows would overwrite each other
@@ -183,6 +226,7 @@ def _frame(rows: list[dict[str, Any]]) -> pd.DataFrame:
 
 def results_frame(entries: Iterable[ReportEntry]) -> pd.DataFrame:
     """The results table of report entries: one row per (model, env, split); see the module."""
+    entries = list(entries)
     rows = []
     for entry in entries:
         rows += _rows(
@@ -194,7 +238,7 @@ def results_frame(entries: Iterable[ReportEntry]) -> pd.DataFrame:
             entry.wall_s,
             entry.metrics,
         )
-    return _frame(rows)
+    return _frame(rows, (m for entry in entries for m in entry.metrics))
 
 
 def benchmark_frame(results: Iterable[BenchmarkLike], teacher: str = "teacher") -> pd.DataFrame:
@@ -216,7 +260,7 @@ def benchmark_frame(results: Iterable[BenchmarkLike], teacher: str = "teacher") 
             None,
             result.metrics,
         )
-    return _frame(rows)
+    return _frame(rows, (m for result in results for m in result.metrics))
 
 
 # --------------------------------------------------------------------------- flat numbers
@@ -225,21 +269,20 @@ def benchmark_frame(results: Iterable[BenchmarkLike], teacher: str = "teacher") 
 def flat_metrics(frame: pd.DataFrame, model_name: str) -> dict[str, float]:
     """One model's metrics under the flat keys (MLflow `log_batch`/`log_metrics`).
 
-    `{env}/{split}/{metric}` (+ `_low`, `_high`) for every metric present (NaN ones are left
-    out), and `{env}/{split}/episodes`. Raises KeyError for a model not in the frame.
+    `{env}/{split}/{metric}` (+ `_low`, `_high`) for every metric and score present (NaN ones
+    are left out), and `{env}/{split}/episodes`. Raises KeyError for a model not in the frame.
     """
     rows = frame[frame["model"] == model_name]
     if rows.empty:
         raise KeyError(f"no results for model {model_name!r}")
     flat: dict[str, float] = {}
-    for row in rows.itertuples(index=False):
-        values = row._asdict()
+    for values in rows.to_dict("records"):  # not itertuples: a score key needs no identifier
         prefix = f"{values['env']}/{values['split']}"
         flat[f"{prefix}/episodes"] = int(values["episodes"])
-        for metric in METRICS:
+        for metric in (*METRICS, *score_keys(frame)):
             if pd.isna(values[metric]):
                 continue
-            for suffix in ("", "_low", "_high"):
+            for suffix in SUFFIXES:
                 flat[f"{prefix}/{metric}{suffix}"] = float(values[f"{metric}{suffix}"])
     return flat
 
@@ -354,8 +397,27 @@ SEEDS_HEADER = (
 )
 
 
+def _scored(frame: pd.DataFrame) -> list[str]:
+    """The score keys some row of `frame` has a value for."""
+    return [key for key in score_keys(frame) if frame[key].notna().any()]
+
+
+def _score_header(key: str) -> str:
+    return f"{SCORE_LABELS.get(key, key)} % [95% CI]"
+
+
 def models_markdown(frame: pd.DataFrame, env: str, split: str) -> str:
-    """The report's table of models on one (env, split)."""
+    """The report's table of models on one (env, split); after success, a column per score
+    this environment reports, and WebShop's Score (mean reward x 100)."""
+    rows_of = _of(frame, env, split)
+    scores = _scored(rows_of)
+    # After success: where a benchmark's own numbers sit in its papers' tables.
+    header = [
+        *MODELS_HEADER[:7],
+        *(["Score [95% CI]"] if env in REWARD_SCORES else []),
+        *map(_score_header, scores),
+        *MODELS_HEADER[7:],
+    ]
     rows = [
         [
             row["model"],
@@ -365,6 +427,8 @@ def models_markdown(frame: pd.DataFrame, env: str, split: str) -> str:
             _times(row["compression"]),
             str(row["episodes"]),
             _pct(row, "success_rate", with_ci=True),
+            *([_pct(row, "mean_reward", with_ci=True)] if env in REWARD_SCORES else []),
+            *(_pct(row, key, with_ci=True) for key in scores),
             _num(row["mean_steps"]),
             _num(row["reasoning_tokens"]),
             _pct(row, "cot_match"),
@@ -372,9 +436,9 @@ def models_markdown(frame: pd.DataFrame, env: str, split: str) -> str:
             _num(row["tokens_per_s"]),
             _duration(row["train_wall_s"]),
         ]
-        for _, row in _of(frame, env, split).iterrows()
+        for _, row in rows_of.iterrows()
     ]
-    return markdown_table(MODELS_HEADER, rows)
+    return markdown_table(header, rows)
 
 
 def seeds_markdown(frame: pd.DataFrame, env: str, split: str) -> str:
@@ -449,13 +513,17 @@ def compact_markdown(frame: pd.DataFrame) -> str:
 
 
 def rich_table(frame: pd.DataFrame, title: str | None = None) -> Table:
-    """The CLI's table: success with its CI, steps, reasoning tokens, CoT and invalid %."""
+    """The CLI's table: success with its CI, steps, reasoning tokens, CoT and invalid %, then
+    each environment score present (%)."""
     from rich.table import Table  # only the CLI needs rich tables
 
+    scores = _scored(frame)
     table = Table(title=title)
     for column in ("model", "env/split", "success % [95% CI]", "steps", "reason tok", "CoT %"):
         table.add_column(column, justify="right")
     table.add_column("invalid %", justify="right")
+    for key in scores:
+        table.add_column(f"{SCORE_LABELS.get(key, key)} %", justify="right")
     for _, row in frame.iterrows():
         table.add_row(
             row["model"],
@@ -465,6 +533,7 @@ def rich_table(frame: pd.DataFrame, title: str | None = None) -> Table:
             _num(row["reasoning_tokens"]),
             _pct(row, "cot_match"),
             _pct(row, "invalid_action_rate"),
+            *(_pct(row, key) for key in scores),
         )
     return table
 

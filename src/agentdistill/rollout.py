@@ -38,7 +38,7 @@ from pydantic import BaseModel, Field, JsonValue, ValidationError
 from rich.progress import Progress
 
 from agentdistill.config import Config
-from agentdistill.environments.base import Environment
+from agentdistill.environments.base import Environment, StepResult
 from agentdistill.files import write_text_atomic
 from agentdistill.fingerprints import config_sha256
 from agentdistill.policies.base import Policy
@@ -386,9 +386,7 @@ def _run_wave(
             if result.done or capped:
                 # An episode ends won, or out of steps (the env's cap or ours).
                 stop = "done" if result.info.won else "step_cap"
-                trajectory = _trajectory(
-                    policy, episode, result.info.won, result.reward, stop, seed
-                )
+                trajectory = _trajectory(policy, episode, result, stop, seed)
                 session.finish(slot)
                 del live[slot]
                 finished(wave[slot][0], trajectory)
@@ -397,7 +395,7 @@ def _run_wave(
 
 
 def _trajectory(
-    policy: Policy, episode: _Live, won: bool, reward: float, stop: str, seed: int | None
+    policy: Policy, episode: _Live, last: StepResult, stop: str, seed: int | None
 ) -> Trajectory:
     counts = None
     if episode.prompt_tokens or episode.generated_tokens:
@@ -406,8 +404,10 @@ def _trajectory(
         task=episode.task,
         initial_observation=episode.first_observation,
         steps=episode.steps,
-        success=won,
-        reward=reward,
+        success=last.info.won,
+        reward=last.reward,
+        # From the last answer: an episode our cap cut before the env ended it scores 0.
+        scores=episode.env.episode_scores(last.info),
         policy=policy.info,
         seed=seed,
         stop_reason=stop,  # type: ignore[arg-type]

@@ -19,6 +19,8 @@ checked, in `agentdistill.testing.env_contract`:
 - The same task and the same actions give the same observations, rewards and flags.
 - When the environment knows its admissible commands, `info.admissible_commands` lists them;
   stepping any of them is a valid action.
+- The step that ends an episode has, in `info.extra`, a number for each of `score_keys`
+  (the environment's episode scores, e.g. HotPotQA's `em` and `f1`).
 """
 
 from __future__ import annotations
@@ -66,6 +68,10 @@ class Environment(ABC):
     """Environment name; equals `Task.env` of the tasks it plays."""
     max_steps: int
     """Step cap: the episode is done after this many steps at the latest."""
+    score_keys: tuple[str, ...] = ()
+    """Keys of `info.extra` that are episode scores: numbers, fractions in [0, 1] (reports show
+    them as %), on the step that ends an episode; trajectories keep them (`Trajectory.scores`)
+    and benchmarks report their means beside success."""
 
     @abstractmethod
     def reset(self, task: Task) -> str:
@@ -74,6 +80,19 @@ class Environment(ABC):
     @abstractmethod
     def step(self, action: str) -> StepResult:
         """Apply an action."""
+
+    def episode_scores(self, info: StepInfo | None) -> dict[str, float]:
+        """`Trajectory.scores` of an episode whose last step was answered with `info` (None:
+        no step): each of `score_keys`, 0.0 where `info` lacks it (an episode cut before the
+        environment ended it scores nothing)."""
+        extra = info.extra if info is not None else {}
+        scores = {}
+        for key in self.score_keys:
+            value = extra.get(key, 0.0)
+            if not isinstance(value, int | float):  # bool is an int: a won flag scores 1.0
+                raise TypeError(f"{self.name}: score {key!r} is {value!r}, not a number")
+            scores[key] = float(value)
+        return scores
 
     @property
     def admissible_commands(self) -> list[str] | None:

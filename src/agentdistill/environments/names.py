@@ -25,6 +25,10 @@ DEFAULT_FORMATS: dict[str, str] = {
     "hotpotqa": "react",
 }
 
+#: Environments whose papers report the mean final reward x 100 as the "score" (WebShop's
+#: reward is graded in [0, 1]): the report shows it as a Score column beside success.
+REWARD_SCORES: tuple[str, ...] = ("webshop",)
+
 #: Benchmarks whose trajectories are read, rendered and distilled like any other, though no
 #: engine plays them here (ReAct's FEVER; `examples/` holds some).
 RECORDED_ENVS: tuple[str, ...] = ("fever",)

@@ -78,6 +78,16 @@ def _check_result(result: object, context: str) -> StepResult:
     return result
 
 
+def _check_scores(env: Environment, result: StepResult, context: str) -> None:
+    """The step that ended an episode carries a finite number for every score key."""
+    for key in env.score_keys:
+        value = result.info.extra.get(key)
+        _require(
+            isinstance(value, int | float) and math.isfinite(value),
+            f"{context}: score {key!r} of the last step is {value!r}, not a finite number",
+        )
+
+
 def check_task_suite(subject: ContractSubject) -> None:
     """Tasks exist, belong to the env and split, have unique ids, are deterministic, serialise."""
     suite = subject.suite
@@ -199,7 +209,8 @@ def check_admissible_commands(subject: ContractSubject) -> None:
 
 
 def check_step_cap_and_done(subject: ContractSubject) -> None:
-    """The episode ends by max_steps; stepping after the end raises; reset starts afresh."""
+    """The episode ends by max_steps (with its scores); stepping after the end raises; reset
+    starts afresh."""
     env = subject.make_env()
     try:
         _require(isinstance(env.max_steps, int) and env.max_steps > 0, "max_steps not set")
@@ -211,6 +222,7 @@ def check_step_cap_and_done(subject: ContractSubject) -> None:
                 if result.done:
                     break
             _require(result.done, f"not done after max_steps={env.max_steps} steps")
+            _check_scores(env, result, f"step {number} (the cap)")
             _require(
                 number == env.max_steps,
                 f"done after {number} invalid steps, before the cap of {env.max_steps}",
@@ -268,6 +280,8 @@ def check_solution_wins(subject: ContractSubject) -> None:
                 result is not None and result.info.won,
                 f"task {task.task_id}: the solver's actions did not win",
             )
+            assert result is not None
+            _check_scores(env, result, f"task {task.task_id}")
     finally:
         env.close()
 

@@ -41,7 +41,7 @@ from agentdistill.environments.alfworld import facts
 from agentdistill.environments.alfworld.env import MAX_STEPS
 from agentdistill.environments.alfworld.game import Game
 from agentdistill.environments.alfworld.native import NativeAlfworldEnv
-from agentdistill.environments.base import Environment
+from agentdistill.environments.base import Environment, StepInfo
 from agentdistill.records import PolicyInfo, Step, Task, Timings, Trajectory
 
 SIMPLE = "pick_and_place_simple"
@@ -972,6 +972,7 @@ def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajector
     expert = AlfworldExpert(seed)
     steps: list[Step] = []
     won, reward, stop = False, 0.0, "done"
+    last: StepInfo | None = None  # the answer to the last step, which holds the scores
     try:
         t0 = time.perf_counter()
         expert.reset(task.goal, first, admissible)
@@ -991,7 +992,7 @@ def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajector
                     action_valid=result.info.action_valid,
                 )
             )
-            won, reward = result.info.won, result.reward
+            won, reward, last = result.info.won, result.reward, result.info
             if result.done:
                 stop = "done" if won or len(steps) < env.max_steps else "step_cap"
                 break
@@ -1005,6 +1006,7 @@ def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajector
         steps=steps,
         success=won,
         reward=reward,
+        scores=env.episode_scores(last),
         policy=EXPERT_POLICY,
         seed=seed,
         stop_reason=stop,  # type: ignore[arg-type]

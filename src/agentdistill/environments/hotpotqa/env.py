@@ -29,7 +29,8 @@ newline the trajectory text then doubles; here observations carry no final newli
 format writes one after every observation).
 
 `info.won` is EM = 1; on the final step `info.extra` holds `answer` (the one given, '' when
-forced), `em`, `f1`, `react_reward`, `forced_finish` and `gold` (the reference answer).
+forced), `em`, `f1`, `react_reward`, `forced_finish` and `gold` (the reference answer). `em` and
+`f1` are the episode's scores (`score_keys`): trajectories keep them, benchmarks report them.
 """
 
 from __future__ import annotations
@@ -178,6 +179,7 @@ class HotpotQAEnv(Environment):
 
     name = ENV_NAME
     max_steps = MAX_STEPS
+    score_keys = ("em", "f1")  # the official answer scores; a forced finish scores 0
 
     def __init__(self) -> None:
         self._corpus: WikiCorpus | None = None

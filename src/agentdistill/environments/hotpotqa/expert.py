@@ -40,7 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from agentdistill.environments.alfworld.expert import ExpertError as _ExpertError
-from agentdistill.environments.base import Environment
+from agentdistill.environments.base import Environment, StepInfo
 from agentdistill.environments.hotpotqa.env import MAX_STEPS, parse_action
 from agentdistill.environments.hotpotqa.pages import title_base, title_qualifier
 from agentdistill.environments.hotpotqa.questions import (
@@ -458,6 +458,7 @@ def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajector
     expert.reset(task.goal, first)
     steps: list[Step] = []
     won, reward, stop = False, 0.0, "done"
+    last: StepInfo | None = None  # the answer to the last step, which holds the scores
     try:
         while True:
             reasoning, action = expert.act()
@@ -470,7 +471,7 @@ def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajector
                     action_valid=result.info.action_valid,
                 )
             )
-            won, reward = result.info.won, result.reward
+            won, reward, last = result.info.won, result.reward, result.info
             if result.done:
                 forced = bool(result.info.extra.get("forced_finish"))
                 stop = "step_cap" if forced else "done"
@@ -484,6 +485,7 @@ def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajector
         steps=steps,
         success=won,
         reward=reward,
+        scores=env.episode_scores(last),
         policy=PolicyInfo(name="expert", kind="expert", model="hotpotqa"),
         seed=seed,
         stop_reason=stop,  # type: ignore[arg-type]

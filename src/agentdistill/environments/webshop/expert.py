@@ -39,7 +39,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agentdistill.environments.base import Environment
+from agentdistill.environments.base import Environment, StepInfo
 from agentdistill.environments.webshop import vocab
 from agentdistill.environments.webshop.env import MAX_STEPS
 from agentdistill.environments.webshop.pages import (
@@ -761,6 +761,7 @@ def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajector
     expert = WebShopExpert(seed, max_steps=env.max_steps)
     steps: list[Step] = []
     won, reward, stop = False, 0.0, "done"
+    last: StepInfo | None = None  # the answer to the last step, which holds the scores
     try:
         t0 = time.perf_counter()
         expert.reset(task.goal, first, admissible)
@@ -780,7 +781,7 @@ def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajector
                     action_valid=result.info.action_valid,
                 )
             )
-            won, reward = result.info.won, result.reward
+            won, reward, last = result.info.won, result.reward, result.info
             if result.done:
                 stop = "done" if result.info.extra.get("page") == "done" else "step_cap"
                 break
@@ -794,6 +795,7 @@ def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajector
         steps=steps,
         success=won,
         reward=reward,
+        scores=env.episode_scores(last),
         policy=EXPERT_POLICY,
         seed=seed,
         stop_reason=stop,  # type: ignore[arg-type]
