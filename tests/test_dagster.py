@@ -51,7 +51,7 @@ def chain(tmp_path_factory):
     second = _state(tracker.client, tracker.experiment_id)
     cli = CliRunner().invoke(
         app,
-        ["experiment", "--config", SMOKE, "--out", str(root / "artifacts")],
+        ["experiment", "--config", SMOKE, "--out", str(root / "artifacts"), "--env", ENV],
         env={"MLFLOW_TRACKING_URI": tracker.tracking_uri},
     )
     third = _state(tracker.client, tracker.experiment_id)
