@@ -7,6 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from agentdistill.cli import app
+from agentdistill.environments.names import EVAL_SPLITS
 from agentdistill.evaluation import read_report
 from agentdistill.experiment import ExperimentPaths
 from agentdistill.profile import load_profile
@@ -30,8 +31,13 @@ def smoke_run(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize("name", ["default.yaml", "smoke.yaml"])
 def test_experiment_configs_validate(name) -> None:
-    config = load_profile(CONFIGS / name).config("alfworld")
-    assert config.students() and len({n for n, _, _ in config.students()}) == len(config.students())
+    profile = load_profile(CONFIGS / name)
+    assert set(profile.envs) == {"alfworld", "webshop", "hotpotqa"}
+    for env in profile.envs:
+        config = profile.config(env)
+        students = [n for n, _, _ in config.students()]
+        assert students and len(set(students)) == len(students)
+        assert config.env == env and config.benchmark.split == EVAL_SPLITS[env]
 
 
 def test_smoke_experiment_lands_every_artifact(smoke_run) -> None:

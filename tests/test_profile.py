@@ -98,3 +98,10 @@ def test_dvc_stages_cover_the_profiles_environments(name: str) -> None:
     # every environment has its own section: the DVC stages depend on `per_env.<env>`
     raw = yaml.safe_load((CONFIGS / f"{name}.yaml").read_text())
     assert set(raw["per_env"]) == set(profile.envs)
+
+
+def test_params_run_every_environment_of_the_default_profile() -> None:
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    profile = load_profile(REPO / "configs" / "experiment" / f"{params['profile']}.yaml")
+    assert params["profile"] == "default"
+    assert params["envs"] == list(profile.envs) == ["alfworld", "webshop", "hotpotqa"]
