@@ -116,7 +116,12 @@ class KeyChestEnv(Environment):
             observation=observation,
             done=self._done,
             reward=float(won),
-            info=StepInfo(won=won, action_valid=valid, admissible_commands=self._commands()),
+            info=StepInfo(
+                won=won,
+                action_valid=valid,
+                admissible_commands=self._commands(),
+                truncated=self._done and not won,
+            ),
         )
 
 

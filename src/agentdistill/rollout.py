@@ -384,8 +384,10 @@ def _run_wave(
             episode.steps.append(step)
             capped = config.max_steps is not None and len(episode.steps) >= config.max_steps
             if result.done or capped:
-                # An episode ends won, or out of steps (the env's cap or ours).
-                stop = "done" if result.info.won else "step_cap"
+                # An episode ends on its own (won or not), or out of steps (the env's cap or
+                # ours, when the env did not end it).
+                cut = result.info.truncated or not result.done
+                stop = "step_cap" if cut else "done"
                 trajectory = _trajectory(policy, episode, result, stop, seed)
                 session.finish(slot)
                 del live[slot]

@@ -17,12 +17,12 @@ from agentdistill.environments.alfworld.expert import (
     format_places,
     parse_goal,
     parse_items,
-    run_expert_episode,
     search_order,
 )
 from agentdistill.environments.alfworld.game import Game
 from agentdistill.environments.alfworld.generator import GeneratorConfig, generate_game
 from agentdistill.environments.alfworld.textworld_engine import TextWorldAlfworldEnv
+from agentdistill.policies.expert import run_expert_episode
 from agentdistill.records import Task, Trajectory
 
 try:  # the fast engine, when present; the real one otherwise (fewer games)

@@ -23,12 +23,11 @@ from agentdistill.environments.alfworld.env import MAX_STEPS, game_to_task
 from agentdistill.environments.alfworld.expert import (
     AlfworldExpert,
     ExpertError,
-    run_expert_episode,
 )
 from agentdistill.environments.alfworld.game import Game
 from agentdistill.environments.alfworld.generator import SPLITS, GeneratorConfig, generate_game
 from agentdistill.environments.alfworld.native import NativeAlfworldEnv
-from agentdistill.policies.expert import ExpertPolicy
+from agentdistill.policies.expert import ExpertPolicy, run_expert_episode
 from agentdistill.records import Task
 from agentdistill.rollout import RolloutConfig, run_rollouts, summarize
 

@@ -16,12 +16,11 @@ from agentdistill.environments.hotpotqa.env import MAX_STEPS, HotpotQAEnv, Hotpo
 from agentdistill.environments.hotpotqa.expert import (
     ExpertError,
     HotpotQAExpert,
-    run_expert_episode,
     split_observation,
 )
 from agentdistill.environments.hotpotqa.wiki import build_world
 from agentdistill.formats import get_format
-from agentdistill.policies.expert import EXPERTS, ExpertPolicy
+from agentdistill.policies.expert import EXPERTS, ExpertPolicy, run_expert_episode
 from agentdistill.policies.oracle import OracleLabelledPolicy
 from agentdistill.policies.trivial import TrivialPolicy
 from agentdistill.records import Task

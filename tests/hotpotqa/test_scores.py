@@ -10,10 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agentdistill.environments.hotpotqa.env import MAX_STEPS, HotpotQAEnv, HotpotQASuite
-from agentdistill.environments.hotpotqa.expert import run_expert_episode
 from agentdistill.environments.hotpotqa.scoring import exact_match, f1_score
 from agentdistill.policies.base import Policy, PolicySession, Turn
-from agentdistill.policies.expert import ExpertPolicy
+from agentdistill.policies.expert import ExpertPolicy, run_expert_episode
 from agentdistill.records import PolicyInfo, Step, Task, Trajectory, read_jsonl, write_jsonl
 from agentdistill.rollout import RolloutConfig, run_rollouts
 
@@ -84,6 +83,8 @@ def test_right_and_partial_answers(avon: Task) -> None:
     assert partial.scores == {"em": 0.0, "f1": pytest.approx(2 / 3)}
     wrong = _play(["Finish[Severn]"], avon)
     assert wrong.scores == {"em": 0.0, "f1": 0.0}
+    # a wrong answer ends the episode on the agent's own terms: not cut by the cap
+    assert wrong.stop_reason == partial.stop_reason == right.stop_reason == "done"
 
 
 def test_a_forced_finish_scores_zero(avon: Task) -> None:

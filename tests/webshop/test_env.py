@@ -20,8 +20,8 @@ from agentdistill.environments.webshop.env import (
     WebShopEnvConfig,
     WebShopSuite,
 )
-from agentdistill.environments.webshop.expert import run_expert_episode
 from agentdistill.environments.webshop.goals import GoalConfig
+from agentdistill.policies.expert import run_expert_episode
 from agentdistill.records import Task, read_jsonl, write_jsonl
 from agentdistill.task_data import load_tasks
 from agentdistill.testing.env_contract import ContractSubject, EnvironmentContract

@@ -22,10 +22,9 @@ from agentdistill.environments.webshop.expert import (
     WebShopExpert,
     read_page,
     read_wish,
-    run_expert_episode,
 )
 from agentdistill.formats import get_format
-from agentdistill.policies.expert import EXPERTS, ExpertPolicy
+from agentdistill.policies.expert import EXPERTS, ExpertPolicy, run_expert_episode
 from agentdistill.policies.oracle import OracleLabelledPolicy
 from agentdistill.policies.trivial import TrivialPolicy
 from agentdistill.records import Task

@@ -10,7 +10,6 @@ import pytest
 
 from agentdistill.environments.webshop import real_data
 from agentdistill.environments.webshop.env import WebShopEnv, WebShopSuite
-from agentdistill.environments.webshop.expert import run_expert_episode
 from agentdistill.environments.webshop.goals import PRICE_RANGE
 from agentdistill.environments.webshop.real_data import (
     RealDataFiles,
@@ -18,6 +17,7 @@ from agentdistill.environments.webshop.real_data import (
     load_real_data,
     parse_pricing,
 )
+from agentdistill.policies.expert import run_expert_episode
 
 CATEGORY = "Beauty & Personal Care \u203a Personal Care \u203a Deodorants & Antiperspirants"
 

@@ -47,6 +47,11 @@ class StepInfo(BaseModel):
     admissible_commands: list[str] | None = Field(
         default=None, description="Valid actions in the new state, when the environment knows them."
     )
+    truncated: bool = Field(
+        default=False,
+        description="The episode ended at the step cap, not by reaching an end of its own "
+        "(gym's `truncated`): a won, bought or answered episode is not truncated.",
+    )
     extra: dict[str, JsonValue] = Field(default_factory=dict, description="Environment-specific.")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -10,12 +11,12 @@ from pydantic import JsonValue
 
 from agentdistill.environments.alfworld.expert import AlfworldExpert
 from agentdistill.environments.alfworld.expert import ExpertError as AlfworldExpertError
-from agentdistill.environments.base import Environment
+from agentdistill.environments.base import Environment, StepResult
 from agentdistill.environments.hotpotqa.expert import HotpotQAExpert
 from agentdistill.environments.webshop.expert import ExpertError as WebShopExpertError
 from agentdistill.environments.webshop.expert import WebShopExpert
 from agentdistill.policies.base import Policy, PolicySession, Turn, hash_seed
-from agentdistill.records import PolicyInfo, Step, Task, Trajectory
+from agentdistill.records import PolicyInfo, Step, Task, Timings, Trajectory
 
 
 class Expert(Protocol):
@@ -139,12 +140,64 @@ class _ExpertSession(PolicySession):
             table.pop(slot, None)
 
 
+def new_expert(env_name: str, seed: int = 0, max_steps: int | None = None) -> Expert:
+    """A fresh expert of `env_name`; WebShop's plans with the episode's step cap."""
+    if env_name not in EXPERTS:
+        raise ValueError(f"no expert for environment {env_name!r}; have {', '.join(EXPERTS)}")
+    if env_name == "webshop" and max_steps is not None:
+        return WebShopExpert(seed, max_steps=max_steps)
+    return EXPERTS[env_name](seed=seed)
+
+
 def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajectory:
-    """One episode of `task` played by its environment's expert (`env` already made)."""
-    if task.env == "webshop":
-        from agentdistill.environments.webshop.expert import run_expert_episode as play
-    elif task.env == "hotpotqa":
-        from agentdistill.environments.hotpotqa.expert import run_expert_episode as play
-    else:
-        from agentdistill.environments.alfworld.expert import run_expert_episode as play
-    return play(env, task, seed=seed)
+    """One episode of `task` played by its environment's expert (`env` already made).
+
+    The expert sees what an agent sees: the goal, the observations and the admissible
+    commands; `seed` varies its wording, never its actions. An expert failure (a page it
+    cannot read, nothing left to try) ends the episode with stop_reason 'error'; an episode
+    the environment cut at its step cap (`StepInfo.truncated`) with 'step_cap'.
+    """
+    start = time.perf_counter()
+    first = env.reset(task)
+    env_s = time.perf_counter() - start
+    policy_s = 0.0
+    expert = new_expert(task.env, seed, env.max_steps)
+    steps: list[Step] = []
+    stop = "done"
+    last: StepResult | None = None  # the answer to the last step: success, reward, scores
+    try:
+        began = time.perf_counter()
+        expert.reset(task.goal, first, env.admissible_commands or [])
+        while True:
+            reasoning, action = expert.act()
+            stepped = time.perf_counter()
+            policy_s += stepped - began
+            last = env.step(action)
+            began = time.perf_counter()
+            env_s += began - stepped
+            steps.append(
+                Step(
+                    reasoning=reasoning,
+                    action=action,
+                    observation=last.observation,
+                    action_valid=last.info.action_valid,
+                )
+            )
+            if last.done:
+                stop = "step_cap" if last.info.truncated else "done"
+                break
+            expert.observe(last.observation, last.info.admissible_commands or [])
+    except EXPERT_ERRORS:
+        stop = "error"
+    return Trajectory(
+        task=task,
+        initial_observation=first,
+        steps=steps,
+        success=last is not None and last.info.won,
+        reward=last.reward if last is not None else 0.0,
+        scores=env.episode_scores(last.info if last is not None else None),
+        policy=PolicyInfo(name="expert", kind="expert", model=task.env),
+        seed=seed,
+        stop_reason=stop,  # type: ignore[arg-type]
+        timings=Timings(wall_s=time.perf_counter() - start, policy_s=policy_s, env_s=env_s),
+    )

@@ -75,6 +75,8 @@ def _check_result(result: object, context: str) -> StepResult:
     _require(isinstance(result.observation, str), f"{context}: observation is not text")
     _require(math.isfinite(result.reward), f"{context}: reward {result.reward} is not finite")
     _require(not result.info.won or result.done, f"{context}: won but not done")
+    _require(not result.info.truncated or result.done, f"{context}: truncated but not done")
+    _require(not (result.info.won and result.info.truncated), f"{context}: won and truncated")
     return result
 
 
@@ -209,8 +211,8 @@ def check_admissible_commands(subject: ContractSubject) -> None:
 
 
 def check_step_cap_and_done(subject: ContractSubject) -> None:
-    """The episode ends by max_steps (with its scores); stepping after the end raises; reset
-    starts afresh."""
+    """The episode ends by max_steps (with its scores, marked `truncated`, and only the last
+    step is); stepping after the end raises; reset starts afresh."""
     env = subject.make_env()
     try:
         _require(isinstance(env.max_steps, int) and env.max_steps > 0, "max_steps not set")
@@ -221,7 +223,9 @@ def check_step_cap_and_done(subject: ContractSubject) -> None:
                 result = _check_result(env.step("xyzzy"), f"step {number}")
                 if result.done:
                     break
+                _require(not result.info.truncated, f"step {number}: truncated before the end")
             _require(result.done, f"not done after max_steps={env.max_steps} steps")
+            _require(result.info.truncated, f"step {number} (the cap): info.truncated is not set")
             _check_scores(env, result, f"step {number} (the cap)")
             _require(
                 number == env.max_steps,

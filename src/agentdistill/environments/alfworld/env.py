@@ -219,7 +219,12 @@ class AlfworldEnv(Environment):
             observation=observation,
             done=self._done,
             reward=1.0 if won else 0.0,
-            info=StepInfo(won=won, action_valid=valid, admissible_commands=list(admissible)),
+            info=StepInfo(
+                won=won,
+                action_valid=valid,
+                admissible_commands=list(admissible),
+                truncated=self._done and not won,  # only a win ends a game before the cap
+            ),
         )
 
     @property

@@ -25,14 +25,13 @@ object, "Now I find ...", "Now I take ...", after processing, and when its likel
 out; every other step has empty reasoning. Wording is drawn from paraphrase templates with a
 `random.Random(seed)`: same seed, same text; actions never depend on the seed.
 
-    trajectory = run_expert_episode(env, task, seed=3)
+    trajectory = run_expert_episode(env, task, seed=3)  # agentdistill.policies.expert
 """
 
 from __future__ import annotations
 
 import random
 import re
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -41,8 +40,6 @@ from agentdistill.environments.alfworld import facts
 from agentdistill.environments.alfworld.env import MAX_STEPS
 from agentdistill.environments.alfworld.game import Game
 from agentdistill.environments.alfworld.native import NativeAlfworldEnv
-from agentdistill.environments.base import Environment, StepInfo
-from agentdistill.records import PolicyInfo, Step, Task, Timings, Trajectory
 
 SIMPLE = "pick_and_place_simple"
 LIGHT = "look_at_obj_in_light"
@@ -930,8 +927,6 @@ class AlfworldExpert:
 
 # ---- episodes ----------------------------------------------------------------------------------
 
-EXPERT_POLICY = PolicyInfo(name="expert", kind="expert")
-
 
 def expert_wins(game: Game, max_steps: int = MAX_STEPS) -> bool:
     """Whether the expert wins `game` within `max_steps` on the native engine.
@@ -955,60 +950,3 @@ def expert_wins(game: Game, max_steps: int = MAX_STEPS) -> bool:
     except ExpertError:
         return False
     return False
-
-
-def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajectory:
-    """Play one episode of `task` with the expert; return the validated trajectory.
-
-    The expert sees the task's goal, the observations and the admissible commands. An expert
-    failure (unexpected text, nothing left to try) ends the episode with stop_reason 'error'.
-    """
-    start = time.perf_counter()
-    policy_s = env_s = 0.0
-    t0 = time.perf_counter()
-    first = env.reset(task)
-    admissible = env.admissible_commands or []
-    env_s += time.perf_counter() - t0
-    expert = AlfworldExpert(seed)
-    steps: list[Step] = []
-    won, reward, stop = False, 0.0, "done"
-    last: StepInfo | None = None  # the answer to the last step, which holds the scores
-    try:
-        t0 = time.perf_counter()
-        expert.reset(task.goal, first, admissible)
-        policy_s += time.perf_counter() - t0
-        while True:
-            t0 = time.perf_counter()
-            reasoning, action = expert.act()
-            t1 = time.perf_counter()
-            result = env.step(action)
-            t2 = time.perf_counter()
-            policy_s, env_s = policy_s + (t1 - t0), env_s + (t2 - t1)
-            steps.append(
-                Step(
-                    reasoning=reasoning,
-                    action=action,
-                    observation=result.observation,
-                    action_valid=result.info.action_valid,
-                )
-            )
-            won, reward, last = result.info.won, result.reward, result.info
-            if result.done:
-                stop = "done" if won or len(steps) < env.max_steps else "step_cap"
-                break
-            expert.observe(result.observation, result.info.admissible_commands or [])
-            policy_s += time.perf_counter() - t2
-    except ExpertError:
-        stop = "error"
-    return Trajectory(
-        task=task,
-        initial_observation=first,
-        steps=steps,
-        success=won,
-        reward=reward,
-        scores=env.episode_scores(last),
-        policy=EXPERT_POLICY,
-        seed=seed,
-        stop_reason=stop,  # type: ignore[arg-type]
-        timings=Timings(wall_s=time.perf_counter() - start, policy_s=policy_s, env_s=env_s),
-    )

@@ -258,7 +258,8 @@ class HotpotQAEnv(Environment):
             observation=observation,
             done=self._done,
             reward=reward,
-            info=StepInfo(won=won, action_valid=parsed is not None, extra=extra),
+            # a forced finish is the cap's answer, not the agent's
+            info=StepInfo(won=won, action_valid=parsed is not None, truncated=forced, extra=extra),
         )
 
     def _search(self, entity: str) -> str:

@@ -35,12 +35,11 @@ from __future__ import annotations
 import ast
 import random
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from agentdistill.environments.alfworld.expert import ExpertError as _ExpertError
-from agentdistill.environments.base import Environment, StepInfo
+from agentdistill.environments.base import Environment
 from agentdistill.environments.hotpotqa.env import MAX_STEPS, parse_action
 from agentdistill.environments.hotpotqa.pages import title_base, title_qualifier
 from agentdistill.environments.hotpotqa.questions import (
@@ -57,7 +56,7 @@ from agentdistill.environments.hotpotqa.relations import (
     LINKS,
     NOVEL,
 )
-from agentdistill.records import PolicyInfo, Step, Task, Timings, Trajectory
+from agentdistill.records import Task
 
 
 class ExpertError(_ExpertError):
@@ -449,50 +448,8 @@ def _number(value: str) -> int:
     return int(match.group().replace(",", ""))
 
 
-def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajectory:
-    """Play one episode of `task` with the expert; return the trajectory (an expert failure
-    ends it with stop_reason 'error')."""
-    start = time.perf_counter()
-    first = env.reset(task)
-    expert = HotpotQAExpert(seed)
-    expert.reset(task.goal, first)
-    steps: list[Step] = []
-    won, reward, stop = False, 0.0, "done"
-    last: StepInfo | None = None  # the answer to the last step, which holds the scores
-    try:
-        while True:
-            reasoning, action = expert.act()
-            result = env.step(action)
-            steps.append(
-                Step(
-                    reasoning=reasoning,
-                    action=action,
-                    observation=result.observation,
-                    action_valid=result.info.action_valid,
-                )
-            )
-            won, reward, last = result.info.won, result.reward, result.info
-            if result.done:
-                forced = bool(result.info.extra.get("forced_finish"))
-                stop = "step_cap" if forced else "done"
-                break
-            expert.observe(result.observation)
-    except ExpertError:
-        stop = "error"
-    return Trajectory(
-        task=task,
-        initial_observation=first,
-        steps=steps,
-        success=won,
-        reward=reward,
-        scores=env.episode_scores(last),
-        policy=PolicyInfo(name="expert", kind="expert", model="hotpotqa"),
-        seed=seed,
-        stop_reason=stop,  # type: ignore[arg-type]
-        timings=Timings(wall_s=time.perf_counter() - start),
-    )
-
-
 def expert_actions(env: Environment, task: Task, seed: int = 0) -> list[str]:
     """The actions the expert plays on `task` (for the environment contract's solver)."""
+    from agentdistill.policies.expert import run_expert_episode  # it imports this module
+
     return [step.action for step in run_expert_episode(env, task, seed).steps]

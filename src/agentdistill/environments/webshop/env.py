@@ -136,6 +136,7 @@ class WebShopEnv(Environment):
                 won=won,
                 action_valid=transition.valid,
                 admissible_commands=self.admissible_commands,
+                truncated=self._done and not transition.done,  # the cap came before Buy Now
                 extra=extra,
             ),
         )

@@ -28,18 +28,16 @@ and when it searches again; every other step has empty reasoning. Wording is dra
 paraphrase templates drawn from the seed and the instruction: same seed and task, same text;
 actions never depend on the seed.
 
-    trajectory = run_expert_episode(env, task, seed=3)
+    trajectory = run_expert_episode(env, task, seed=3)  # agentdistill.policies.expert
 """
 
 from __future__ import annotations
 
 import random
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from agentdistill.environments.base import Environment, StepInfo
 from agentdistill.environments.webshop import vocab
 from agentdistill.environments.webshop.env import MAX_STEPS
 from agentdistill.environments.webshop.pages import (
@@ -54,7 +52,6 @@ from agentdistill.environments.webshop.pages import (
     THINK_REPLY,
 )
 from agentdistill.environments.webshop.reward import fuzzy_match, normalize_color
-from agentdistill.records import PolicyInfo, Step, Task, Timings, Trajectory
 
 _PRICE_CLAUSE = re.compile(r",? and price lower than (?P<price>[\d.]+) dollars\s*$")
 _PRICE = re.compile(r"\$(?P<low>[\d.]+)(?: to \$(?P<high>[\d.]+))?")
@@ -73,8 +70,6 @@ _FILLER = frozenset(
         "style", "name", "colored",
     }
 )  # fmt: skip
-
-EXPERT_POLICY = PolicyInfo(name="expert", kind="expert")
 
 
 class ExpertError(RuntimeError):
@@ -745,59 +740,3 @@ def _offered(
             if fuzzy_match(normalize_color(value), normalize_color(wanted)):
                 return group, value
     return None
-
-
-# ---- episodes --------------------------------------------------------------------------------
-
-
-def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajectory:
-    """Play one episode of `task` with the expert; return the validated trajectory."""
-    start = time.perf_counter()
-    policy_s = env_s = 0.0
-    t0 = time.perf_counter()
-    first = env.reset(task)
-    admissible = env.admissible_commands or []
-    env_s += time.perf_counter() - t0
-    expert = WebShopExpert(seed, max_steps=env.max_steps)
-    steps: list[Step] = []
-    won, reward, stop = False, 0.0, "done"
-    last: StepInfo | None = None  # the answer to the last step, which holds the scores
-    try:
-        t0 = time.perf_counter()
-        expert.reset(task.goal, first, admissible)
-        policy_s += time.perf_counter() - t0
-        while True:
-            t0 = time.perf_counter()
-            reasoning, action = expert.act()
-            t1 = time.perf_counter()
-            result = env.step(action)
-            t2 = time.perf_counter()
-            policy_s, env_s = policy_s + (t1 - t0), env_s + (t2 - t1)
-            steps.append(
-                Step(
-                    reasoning=reasoning,
-                    action=action,
-                    observation=result.observation,
-                    action_valid=result.info.action_valid,
-                )
-            )
-            won, reward, last = result.info.won, result.reward, result.info
-            if result.done:
-                stop = "done" if result.info.extra.get("page") == "done" else "step_cap"
-                break
-            expert.observe(result.observation, result.info.admissible_commands or [])
-            policy_s += time.perf_counter() - t2
-    except ExpertError:
-        stop = "error"
-    return Trajectory(
-        task=task,
-        initial_observation=first,
-        steps=steps,
-        success=won,
-        reward=reward,
-        scores=env.episode_scores(last),
-        policy=EXPERT_POLICY,
-        seed=seed,
-        stop_reason=stop,  # type: ignore[arg-type]
-        timings=Timings(wall_s=time.perf_counter() - start, policy_s=policy_s, env_s=env_s),
-    )
