@@ -57,7 +57,8 @@ class NoCap(KeyChestEnv):
     def step(self, action):
         result = super().step(action)
         self._done = False
-        return result.model_copy(update={"done": False})
+        info = result.info.model_copy(update={"truncated": False})
+        return result.model_copy(update={"done": False, "info": info})
 
 
 class StepsBeforeReset(KeyChestEnv):
@@ -67,6 +68,15 @@ class StepsBeforeReset(KeyChestEnv):
                 {"observation": "?", "done": False, "reward": 0.0, "info": {"action_valid": False}}
             )
         return super().step(action)
+
+
+class NeverTruncated(KeyChestEnv):
+    """Ends at the cap like it should but does not say the cap ended it."""
+
+    def step(self, action):
+        result = super().step(action)
+        info = result.info.model_copy(update={"truncated": False})
+        return result.model_copy(update={"info": info})
 
 
 class EndsEarly(KeyChestEnv):
@@ -124,6 +134,7 @@ class DuplicateIds(KeyChestSuite):
         (GarbageIsValid, KeyChestSuite, check_invalid_actions, "marked valid"),
         (NoCap, KeyChestSuite, check_step_cap_and_done, "not done after max_steps=5"),
         (EndsEarly, KeyChestSuite, check_step_cap_and_done, "before the cap"),
+        (NeverTruncated, KeyChestSuite, check_step_cap_and_done, "truncated is not set"),
         (StepsBeforeReset, KeyChestSuite, check_step_before_reset, "did not raise"),
         (AdmitsTooMuch, KeyChestSuite, check_admissible_commands, "'dance' was marked invalid"),
         (DriftingRewards, KeyChestSuite, check_determinism, "same actions, different results"),

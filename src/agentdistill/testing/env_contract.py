@@ -225,12 +225,12 @@ def check_step_cap_and_done(subject: ContractSubject) -> None:
                     break
                 _require(not result.info.truncated, f"step {number}: truncated before the end")
             _require(result.done, f"not done after max_steps={env.max_steps} steps")
-            _require(result.info.truncated, f"step {number} (the cap): info.truncated is not set")
             _check_scores(env, result, f"step {number} (the cap)")
             _require(
                 number == env.max_steps,
                 f"done after {number} invalid steps, before the cap of {env.max_steps}",
             )
+            _require(result.info.truncated, f"step {number} (the cap): info.truncated is not set")
             try:
                 env.step("xyzzy")
             except EnvironmentStateError:
