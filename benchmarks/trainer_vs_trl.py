@@ -505,6 +505,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         worker(args.worker)
         return
     require_trl()
+    for path in (args.teacher, args.trajectories):
+        if not path.exists():
+            raise SystemExit(f"{path}: not found (the default run writes it: `make run`)")
     if args.threads:
         torch.set_num_threads(args.threads)
     data = prepare(args)
