@@ -7,6 +7,7 @@
 #   make ui         the Dagster UI (http://127.0.0.1:3000)
 #   make mlflow-ui  the MLflow UI on the local store (http://127.0.0.1:5000)
 #   make lint       ruff over the project
+#   make bench-setup  the `bench` extra (TRL) for benchmarks/trainer_vs_trl.py
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -20,7 +21,7 @@ export MLFLOW_DISABLE_TELEMETRY := true
 export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
 
-.PHONY: setup data run smoke dvc-repro ui mlflow-ui test lint clean
+.PHONY: setup bench-setup data run smoke dvc-repro ui mlflow-ui test lint clean
 
 setup: $(STAMP) $(DVC_STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -29,6 +30,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
+
+# TRL for the trainer benchmark; an extra, so the runtime never depends on it
+bench-setup: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 
 $(DVC_STAMP): $(STAMP)
 	test -x $(DVC_VENV)/bin/python || $(PYTHON) -m venv $(DVC_VENV)

@@ -236,6 +236,22 @@ def _batches(lengths: Sequence[int], batch_tokens: int, rng: random.Random) -> l
     return batches
 
 
+def batch_plan(
+    lengths: Sequence[int], config: TrainConfig, order: Sequence[int] | None = None
+) -> list[list[list[int]]]:
+    """The batches (sequence indices) of every epoch `train_lm` trains, in order: shuffled
+    length-bucketed batches, seeded per epoch, or `order`'s batches every epoch (a
+    curriculum). Step s of a single process takes batch s mod E of epoch s // E (E: batches
+    per epoch); benchmarks use it to feed another trainer the very same batches."""
+    epochs = math.ceil(config.epochs)
+    if order is not None:
+        return [length_batches(lengths, config.batch_tokens, order)] * epochs
+    return [
+        _batches(lengths, config.batch_tokens, random.Random(f"{config.seed}:{epoch}"))
+        for epoch in range(epochs)
+    ]
+
+
 def planned_steps(lengths: Sequence[int], config: TrainConfig, processes: int = 1,
                   micro: int = 1) -> int:  # fmt: skip
     """Optimiser steps `train_lm` takes on sequences of these lengths under `config` (the
@@ -447,15 +463,7 @@ def train_lm(
     if not segs:
         raise ValueError("no trajectories to train on")
     lengths = [len(s) for s in segs]
-    if order is None:
-        epoch_batches = [
-            _batches(lengths, config.batch_tokens, random.Random(f"{config.seed}:{epoch}"))
-            for epoch in range(math.ceil(config.epochs))
-        ]
-    else:  # a curriculum: the given order, every epoch
-        epoch_batches = [length_batches(lengths, config.batch_tokens, order)] * math.ceil(
-            config.epochs
-        )
+    epoch_batches = batch_plan(lengths, config, order)
     micro = runtime.gradient_accumulation
     per_epoch = math.ceil(len(epoch_batches[0]) / (micro * processes))
     total = max(1, int(per_epoch * config.epochs))
