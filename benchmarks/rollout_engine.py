@@ -1,13 +1,22 @@
-"""Rollout engine benchmark: batched KV-cache decoding vs a naive `generate` loop.
+"""Rollout engine benchmark: the batched KV-cache engine vs a naive `generate` loop, side by side.
 
 Usage:
     .venv/bin/python benchmarks/rollout_engine.py --model runs/teacher/train/model \
-        --episodes 16 --batch-size 16 [--split valid_unseen] [--max-steps 50] [--out r.json]
+        --episodes 64 --batch-size 64 [--max-steps 20] [--naive-episodes 16] \
+        [--split valid_unseen] [--data-dir data] [--threads N] [--engines cached,naive] \
+        [--out r.json]
 
-Both engines play the same episodes greedily with the same model. The naive engine calls
-`model.generate` on the whole prompt at every step (one episode at a time); the cached engine
-keeps every episode's KV cache and batches episodes. Reported: generated tokens/s, prompt
-tokens encoded, episodes/min, wall time, and whether both produced the same actions.
+Both engines play the same ALFWorld episodes greedily with the same model, in one process
+(so a machine's load weighs on both alike). The naive engine calls `model.generate` on the
+whole prompt at every step, one episode at a time; the cached engine keeps every episode's
+KV cache, batches up to `--batch-size` episodes, refills a slot as soon as its episode ends
+and returns each turn as soon as it is complete (continuous batching). `--naive-episodes`
+plays only the first N episodes with the slow naive engine; rates are then compared per
+episode and per token, and actions on those N episodes.
+
+Reported per engine: wall time, episodes/min, generated tokens/s, prompt tokens encoded,
+success rate; then the speed-up (episodes/min and tokens/s ratios) and whether both engines
+chose identical actions.
 """
 
 from __future__ import annotations
@@ -34,59 +43,94 @@ def main() -> None:
     parser.add_argument("--model", required=True, help="HF model folder (with tokenizer)")
     parser.add_argument("--episodes", type=int, default=16)
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--naive-episodes", type=int, default=None, help="default: all")
     parser.add_argument("--split", default="valid_unseen")
+    parser.add_argument("--data-dir", type=Path, default=Path("data"))
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--format", default=None, help="default: the one the model records")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument(
+        "--engines", default="cached,naive", help="comma-separated; both for the comparison"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    torch.set_num_threads(torch.get_num_threads())
-    tasks = load_tasks("alfworld", args.split, limit=args.episodes).tasks
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    tasks = load_tasks("alfworld", args.split, args.data_dir, limit=args.episodes).tasks
     given = FormatConfig(name=args.format) if args.format else None
     settings = resolve_format(args.model, given)
     fmt = settings.build()
+    naive_count = min(args.naive_episodes or len(tasks), len(tasks))
     results, moves = {}, {}
-    for name, cached, batch in (("cached", True, args.batch_size), ("naive", False, 1)):
+    engines = (("cached", True, args.batch_size, tasks), ("naive", False, 1, tasks[:naive_count]))
+    for name, cached, batch, played in engines:
+        if name not in args.engines.split(","):
+            continue
         policy = load_policy(
             args.model, fmt, DecodingConfig(), preamble=settings.preamble, cached=cached
         )
         config = RolloutConfig(batch_size=batch, max_steps=args.max_steps, show_progress=True)
         began = time.perf_counter()
-        out = run_rollouts(policy, lambda: make_env("alfworld"), tasks, config)
+        out = run_rollouts(policy, lambda: make_env("alfworld"), played, config)
         wall = time.perf_counter() - began
         generated = sum(t.token_counts.generated for t in out if t.token_counts)
         prompt = sum(t.token_counts.prompt for t in out if t.token_counts)
         results[name] = {
+            "episodes": len(out),
+            "batch_size": batch,
             "wall_s": wall,
             "episodes_per_min": len(out) / wall * 60,
             "generated_tokens": generated,
             "generated_tokens_per_s": generated / wall,
             "prompt_tokens_encoded": prompt,
+            "prompt_tokens_per_episode": prompt / len(out),
             "success_rate": sum(t.success for t in out) / len(out),
         }
         moves[name] = [[(s.reasoning, s.action) for s in t.steps] for t in out]
+    console = Console()
+    if len(results) < 2:  # one engine: its figures only
+        console.print_json(data=results)
+        if args.out:
+            args.out.write_text(json.dumps(results, indent=2))
+        return
+    cached, naive = results["cached"], results["naive"]
+    results["speedup_episodes_per_min"] = cached["episodes_per_min"] / naive["episodes_per_min"]
     results["speedup_tokens_per_s"] = (
-        results["cached"]["generated_tokens_per_s"] / results["naive"]["generated_tokens_per_s"]
+        cached["generated_tokens_per_s"] / naive["generated_tokens_per_s"]
     )
-    results["same_actions"] = moves["cached"] == moves["naive"]
-    results["episodes"] = len(tasks)
-    table = Table(title=f"rollout engines, {len(tasks)} episodes of {args.split}")
-    for column in ("engine", "wall s", "episodes/min", "gen tok/s", "prompt tokens", "success"):
+    results["same_actions"] = moves["cached"][:naive_count] == moves["naive"]
+    results["max_steps"] = args.max_steps
+    results["threads"] = torch.get_num_threads()
+    table = Table(title=f"rollout engines, episodes of alfworld {args.split}")
+    columns = ("engine", "episodes", "batch", "wall s", "episodes/min", "gen tok/s")
+    for column in (*columns, "prompt tok/episode", "success"):
         table.add_column(column, justify="right")
     for name in ("cached", "naive"):
         r = results[name]
         table.add_row(
             name,
+            str(r["episodes"]),
+            str(r["batch_size"]),
             f"{r['wall_s']:.1f}",
             f"{r['episodes_per_min']:.1f}",
             f"{r['generated_tokens_per_s']:.0f}",
-            f"{r['prompt_tokens_encoded']:,}",
+            f"{r['prompt_tokens_per_episode']:,.0f}",
             f"{r['success_rate']:.0%}",
         )
-    console = Console()
+    table.add_row(
+        "cached/naive",
+        "",
+        "",
+        "",
+        f"{results['speedup_episodes_per_min']:.1f}x",
+        f"{results['speedup_tokens_per_s']:.1f}x",
+        f"{cached['prompt_tokens_per_episode'] / naive['prompt_tokens_per_episode']:.2f}x",
+        "",
+    )
     console.print(table)
     console.print(
-        f"speed-up {results['speedup_tokens_per_s']:.1f}x, "
-        f"same greedy actions: {results['same_actions']}"
+        f"identical greedy actions on the {naive_count} episodes both played: "
+        + ("yes" if results["same_actions"] else "NO")
     )
     if args.out:
         args.out.write_text(json.dumps(results, indent=2))

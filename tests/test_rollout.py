@@ -5,7 +5,13 @@ from agentdistill.environments.registry import make_env
 from agentdistill.formats import get_format
 from agentdistill.models import build_model
 from agentdistill.policies.expert import ExpertPolicy
-from agentdistill.policies.hf import DecodingConfig, HFPolicy, ground_action
+from agentdistill.policies.hf import (
+    CachedSession,
+    DecodingConfig,
+    EpisodeContext,
+    HFPolicy,
+    ground_action,
+)
 from agentdistill.records import Trajectory, read_jsonl, write_jsonl
 from agentdistill.rollout import RolloutConfig, run_rollouts, summarize
 from agentdistill.training import TrainConfig, train_lm
@@ -83,6 +89,62 @@ def test_cached_and_naive_decode_the_same_greedy_turns(
     # the cached engine encodes far fewer prompt tokens
     prompt = lambda out: sum(t.token_counts.prompt for t in out)  # noqa: E731
     assert prompt(cached) < prompt(naive) / 2
+
+
+@pytest.mark.parametrize("eager", [False, True], ids=["batched-contexts", "eager-contexts"])
+def test_refilled_slots_and_partial_turns_decode_the_naive_turns(
+    trained, alfworld_tokenizer, small_suite, monkeypatch, eager
+) -> None:
+    """7 episodes through 3 slots: rows are refilled as episodes end, turns of different
+    lengths come back from different `act` calls, and contexts are fed beside decoding rows
+    (eager: at once, in pieces of 5 tokens); greedy turns stay the naive engine's."""
+    if eager:
+        monkeypatch.setattr(CachedSession, "CONTEXT_COST", 0.0)
+        monkeypatch.setattr(CachedSession, "CONTEXT_CHUNK", 5)
+    answers: list[tuple[int, int]] = []
+    act = CachedSession.act
+
+    def counted(self, slots):
+        turns = act(self, slots)
+        answers.append((len(slots), len(turns)))
+        return turns
+
+    monkeypatch.setattr(CachedSession, "act", counted)
+    tasks = small_suite.tasks("valid_unseen")[:7]
+    make = lambda: make_env("alfworld")  # noqa: E731
+    config = RolloutConfig(batch_size=3, max_steps=5, show_progress=False)
+    cached = run_rollouts(policy(trained, alfworld_tokenizer), make, tasks, config)
+    naive = run_rollouts(policy(trained, alfworld_tokenizer, cached=False), make, tasks, config)
+    assert [t.task.task_id for t in cached] == [t.task_id for t in tasks]  # task order
+    assert moves(cached) == moves(naive)
+    assert any(answered < asked for asked, answered in answers)  # some turns came back early
+    # the stateless API decodes the same turns, from contexts of different lengths at once
+    contexts = [
+        EpisodeContext(t.initial_observation, t.steps[:k], task_id=t.task.task_id)
+        for t, k in zip(cached, (0, 1, 2, 3, 4, 1, 3), strict=True)
+    ]
+    turns = policy(trained, alfworld_tokenizer).next_turns(contexts)
+    assert [(turn.reasoning, turn.action) for turn in turns] == [
+        (t.steps[k].reasoning, t.steps[k].action)
+        for t, k in zip(cached, (0, 1, 2, 3, 4, 1, 3), strict=True)
+    ]
+
+
+def test_sampled_episodes_do_not_depend_on_their_slot(
+    trained, alfworld_tokenizer, small_suite
+) -> None:
+    tasks = small_suite.tasks("valid_unseen")[:5]
+    make = lambda: make_env("alfworld")  # noqa: E731
+    runs = [
+        run_rollouts(
+            policy(trained, alfworld_tokenizer, temperature=1.0, seed=3),
+            make,
+            tasks,
+            RolloutConfig(batch_size=size, max_steps=4, show_progress=False),
+        )
+        for size in (2, 5)
+    ]
+    assert moves(runs[0]) == moves(runs[1])
 
 
 def test_ground_action_picks_the_closest_admissible_command() -> None:

@@ -156,7 +156,7 @@ def test_a_failed_run_resumes_without_replaying_its_episodes(
     tmp_path: Path, tasks: list[Task], reference: list[Trajectory], caplog: pytest.LogCaptureFixture
 ) -> None:
     out = tmp_path / "episodes.jsonl"
-    # 2 of the first wave's 4 episodes finish (the shorter games), then the run fails
+    # 2 of the first 4 episodes in play finish (the shorter games), then the run fails
     crashed(out, tasks, after=2)
     before = [json.loads(line) for line in episode_lines(out)]
     saved = {entry["index"]: Trajectory.model_validate(entry["trajectory"]) for entry in before}
@@ -181,7 +181,7 @@ def test_a_failed_run_resumes_without_replaying_its_episodes(
 def test_tasks_listed_twice_are_played_twice(tmp_path: Path, tasks: list[Task]) -> None:
     twice = [*tasks[:3], *tasks[:3]]
     out = tmp_path / "episodes.jsonl"
-    crashed(out, twice, after=4)  # the first wave (4 positions) finished
+    crashed(out, twice, after=4)  # 4 episodes (positions) finished
     resumed = Counting()
     returned = run_rollouts(resumed, env, twice, CONFIG, seed=0, out=out)
     assert resumed.started == [t.task_id for t in twice[4:]]  # by position, not by task id
@@ -270,7 +270,8 @@ def test_out_is_written_only_when_every_task_is_done(
     policy = Counting(on_start=lambda: seen.append((out.read_text(), len(episode_lines(out)))))
     run_rollouts(policy, env, tasks, CONFIG, seed=0, out=out)
     assert [text for text, _ in seen] == ["the previous run's file\n"] * len(tasks)
-    assert [count for _, count in seen] == [0] * 4 + [4] * 4  # waves of 4: streamed
+    # 4 slots: each later episode starts as soon as one ends, which is already on disk
+    assert [count for _, count in seen] == [0] * 4 + [1, 2, 3, 4]
     assert untimed(read_jsonl(out, Trajectory)) == untimed(reference)
     assert not progress_path(out).exists()
 

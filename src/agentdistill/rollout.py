@@ -4,8 +4,9 @@
                                 config=RolloutConfig(batch_size=16))
     run_rollouts(policy, make_env, tasks, config, seed=0, out=Path("episodes.jsonl"))
 
-Episodes run in waves of `batch_size`: the policy acts for every active episode at once (a
-model batches them), each environment steps, finished episodes leave the batch. An output
+Up to `batch_size` episodes play at once (continuous batching): the policy acts for the
+active episodes together (a model batches them), each environment steps, and an episode that
+ends hands its slot to the next task at once; no episode waits for another to finish. An output
 with no parseable action is sent to the environment as an empty (invalid) action and
 recorded with `action_valid=False`; it never stops the run.
 
@@ -27,11 +28,12 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, TextIO, TypeVar
+from typing import Literal, TextIO
 
 from filelock import FileLock, Timeout
 from pydantic import BaseModel, Field, JsonValue, ValidationError
@@ -55,8 +57,6 @@ from agentdistill.records import (
 )
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 
 class RolloutConfig(Config):
@@ -303,11 +303,6 @@ def _recover(
     return done, good
 
 
-def _waves(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _play(
     policy: Policy,
     make_env: Callable[[], Environment],
@@ -317,55 +312,77 @@ def _play(
     done: dict[int, Trajectory],
     keep: Callable[[int, Trajectory], None] | None,
 ) -> list[Trajectory]:
-    """Play the tasks whose position is not in `done`; `keep` gets each finished episode."""
-    todo = [index for index in range(len(tasks)) if index not in done]
+    """Play the tasks whose position is not in `done`; `keep` gets each finished episode.
+
+    Continuous batching: up to `batch_size` episodes are in play, each in a slot with its own
+    environment; when one ends, the next task starts in its slot at once. Episodes start in
+    task order; results do not depend on slots or timing (sampling is seeded per episode).
+    """
+    todo = deque(index for index in range(len(tasks)) if index not in done)
     results = dict(done)
-
-    def finished(index: int, trajectory: Trajectory) -> None:
-        results[index] = trajectory
-        if keep is not None:
-            keep(index, trajectory)
-
     envs = [make_env() for _ in range(min(config.batch_size, len(todo)))]
     try:
         with Progress(disable=not config.show_progress, transient=True) as progress:
             bar = progress.add_task(
                 f"rollouts ({policy.info.name})", total=len(tasks), completed=len(done)
             )
-            for wave in _waves(todo, config.batch_size):
-                _run_wave(policy, envs, [(i, tasks[i]) for i in wave], config, seed, finished)
-                progress.advance(bar, len(wave))
+
+            def finished(index: int, trajectory: Trajectory) -> None:
+                results[index] = trajectory
+                if keep is not None:
+                    keep(index, trajectory)
+                progress.advance(bar)
+
+            if envs:
+                _run_slots(policy, envs, tasks, todo, config, seed, finished)
     finally:
         for env in envs:
             env.close()
     return [results[index] for index in range(len(tasks))]
 
 
-def _run_wave(
+def _run_slots(
     policy: Policy,
     envs: list[Environment],
-    wave: Sequence[tuple[int, Task]],
+    tasks: Sequence[Task],
+    todo: deque[int],
     config: RolloutConfig,
     seed: int | None,
     finished: Callable[[int, Trajectory], None],
 ) -> None:
-    """Play one wave of (position, task); `finished(position, trajectory)` as each ends."""
-    session = policy.session(len(wave))
-    live: dict[int, _Live] = {}
-    for slot, (_, task) in enumerate(wave):
+    """Play the task positions in `todo`, one slot per environment, refilling freed slots.
+
+    `session.act` may return turns for only some of the asked slots (a model session returns
+    the rows whose turn is complete and keeps decoding the others): the slots it answered
+    step their environments and are asked again with the rest.
+    """
+    session = policy.session(len(envs))
+    live: dict[int, tuple[int, _Live]] = {}  # slot -> (task position, episode)
+
+    def begin(slot: int) -> None:
+        index = todo.popleft()
         env = envs[slot]
         began = time.perf_counter()
-        first = env.reset(task)
-        live[slot] = _Live(task, env, first, began, env_s=time.perf_counter() - began)
-        session.start(slot, task, first, env.admissible_commands)
+        first = env.reset(tasks[index])
+        live[slot] = (index, _Live(tasks[index], env, first, began))
+        live[slot][1].env_s = time.perf_counter() - began
+        session.start(slot, tasks[index], first, env.admissible_commands)
+
+    for slot in range(len(envs)):
+        if todo:
+            begin(slot)
     while live:
         slots = sorted(live)
         began = time.perf_counter()
         turns = session.act(slots)
-        share = (time.perf_counter() - began) / len(slots)
+        if not turns or not set(turns) <= set(slots):
+            raise RuntimeError(f"{type(session).__name__}.act answered no asked slot")
+        share = (time.perf_counter() - began) / len(slots)  # every asked row was advanced
         for slot in slots:
-            episode, turn = live[slot], turns[slot]
-            episode.policy_s += share
+            live[slot][1].policy_s += share
+        for slot in sorted(turns):
+            index, episode = live[slot]
+            turn = turns[slot]
             episode.prompt_tokens += turn.prompt_tokens
             episode.generated_tokens += turn.generated_tokens
             began = time.perf_counter()
@@ -391,7 +408,9 @@ def _run_wave(
                 trajectory = _trajectory(policy, episode, result, stop, seed)
                 session.finish(slot)
                 del live[slot]
-                finished(wave[slot][0], trajectory)
+                finished(index, trajectory)
+                if todo:
+                    begin(slot)  # no wave barrier: the next task takes the slot now
             else:
                 session.observe(slot, step, result.info.admissible_commands)
 

@@ -2,13 +2,19 @@
 
 A policy opens a *session* for a batch of episodes. The engine tells the session each
 episode's start, asks it for the next turn of every active episode at once (so a model can
-batch them), reports each observation back, and closes episodes as they end:
+batch them), reports each observation back, and closes episodes as they end; a finished
+episode's slot is reused by the next one (continuous batching):
 
-    session = policy.session()
+    session = policy.session(batch_size)
     session.start(slot, task, first_observation, admissible)
-    turns = session.act([slot, ...])            # {slot: Turn}
+    turns = session.act([slot, ...])            # {slot: Turn} for some of the asked slots
     session.observe(slot, step, admissible)      # the Step as recorded, with its observation
     session.finish(slot)
+
+`act` may answer only some of the asked slots (at least one): a model session returns the
+turns it completed and keeps decoding the others, which the engine asks for again (with the
+answered ones, once observed) so that short turns never wait for long ones. A session that
+answers every asked slot, as most do, is a special case of this.
 """
 
 from __future__ import annotations
@@ -60,7 +66,10 @@ class PolicySession(ABC):
 
     @abstractmethod
     def act(self, slots: Sequence[int]) -> dict[int, Turn]:
-        """The next turn of every listed episode."""
+        """The next turn of some of the listed episodes (at least one; every one by default).
+
+        A listed episode left out is mid-turn: it is listed again until its turn comes back.
+        """
 
     @abstractmethod
     def observe(self, slot: int, step: Step, admissible: Sequence[str] | None) -> None:

@@ -251,8 +251,10 @@ class HFPolicy(Policy):
                 context.prompt,
             )
             session.resume(slot, episode)
-        turns = session.act(list(range(len(contexts))))  # the session is dropped after it
-        return [turns[slot] for slot in range(len(contexts))]
+        turns: dict[int, Turn] = {}
+        while len(turns) < len(contexts):  # a session answers the turns it completes
+            turns.update(session.act([s for s in range(len(contexts)) if s not in turns]))
+        return [turns[slot] for slot in range(len(contexts))]  # the session is dropped
 
     def choose(self, logits: torch.Tensor, generator: torch.Generator) -> int:
         """Greedy or nucleus sampling from one row of logits."""
@@ -379,16 +381,37 @@ class _TurnDecoder:
 
 
 class CachedSession(PolicySession):
-    """Batched episodes sharing one KV cache (episodes start together, leave as they end)."""
+    """Episodes sharing one batched KV cache, a row each; rows join and leave at any time.
+
+    `act` decodes the asked rows until at least one completes its turn and returns only the
+    completed turns: the others keep their partial turns in the cache and go on at the next
+    call, so a short turn (an action) never waits for a long one (a thought). A finished
+    episode's row is reused by the next episode started (its old columns masked).
+
+    One forward pass feeds some rows' new context (observation and turn scaffold) beside the
+    other rows' next decoded tokens. The context pads the pass to its width, which costs
+    about `CONTEXT_COST` decode steps per column, so rows waiting to feed a context wait for
+    each other (ski rental): they are fed once their idle share of the decode steps since
+    they began waiting reaches that cost, or at once when no asked row is decoding.
+    """
+
+    CONTEXT_COST = 0.125
+    """Extra cost of one context column in a pass, in decode steps (measured on CPU)."""
+    CONTEXT_CHUNK = 32
+    """Longest piece of a context fed beside decoding rows (a first prompt is long)."""
 
     def __init__(self, policy: HFPolicy) -> None:
         self.policy = policy
         self.device = policy.device
         self.episodes: dict[int, _Episode] = {}
-        self.rows: list[int] = []  # cache row -> slot
+        self.rows: list[int | None] = []  # cache row -> slot; None: a free row
         self.cache: Any = None
         self.mask = torch.zeros((0, 0), dtype=torch.long, device=self.device)
         self.positions: list[int] = []  # next position of each row
+        self.decoders: dict[int, _TurnDecoder] = {}  # slot -> its turn in progress
+        self.logits: dict[int, torch.Tensor] = {}  # slot -> logits of its next token
+        self.prompt_counts: dict[int, int] = {}  # slot -> context tokens fed for its turn
+        self.idle = 0.0  # decode steps waiting rows have lost since the last context feed
 
     def start(
         self, slot: int, task: Task, first_observation: str, admissible: Sequence[str] | None
@@ -397,12 +420,24 @@ class CachedSession(PolicySession):
 
     def resume(self, slot: int, episode: _Episode) -> None:
         """Begin `episode` (from `HFPolicy.new_episode`, maybe with a history) in `slot`."""
-        if self.cache is not None:
-            raise RuntimeError("CachedSession runs episodes in waves: start them all first")
+        if slot in self.episodes:
+            raise RuntimeError(f"slot {slot} holds an episode: finish it first")
         self.episodes[slot] = episode
+        if None in self.rows:  # a finished episode's row: mask its columns, start over
+            row = self.rows.index(None)
+            self.rows[row] = slot
+            self.positions[row] = 0
+            self.mask[row] = 0
+            return
         self.rows.append(slot)
         self.positions.append(0)
-        self.mask = torch.zeros((len(self.rows), 0), dtype=torch.long, device=self.device)
+        self.mask = torch.cat([self.mask, self.mask.new_zeros((1, self.mask.shape[1]))])
+        if self.cache is not None:
+            for layer in self.cache.layers:
+                layer.keys = torch.cat([layer.keys, layer.keys.new_zeros(layer.keys[:1].shape)])
+                layer.values = torch.cat(
+                    [layer.values, layer.values.new_zeros(layer.values[:1].shape)]
+                )
 
     @torch.no_grad()
     def _feed(self, chunks: list[list[int]]) -> torch.Tensor:
@@ -436,69 +471,116 @@ class CachedSession(PolicySession):
         rows = torch.arange(len(chunks), device=self.device)
         return out.logits[rows, last].float().cpu()
 
-    def _compact(self) -> None:
-        """Drop the columns no row uses and left-align each row's tokens.
+    def _reshape(self) -> None:
+        """Drop free rows and squeeze out masked columns, when enough is wasted.
 
-        Padding and replaced turns leave masked columns behind; squeezing them out once per
-        step keeps the cache as long as the longest episode, not the sum of all padding.
+        Padding, idle rows and replaced turns leave masked columns behind; left-aligning each
+        row's tokens keeps the cache as long as the longest episode. Both copy the whole
+        cache, so they wait until a quarter of the rows, or an eighth of the columns, is idle.
         """
         if self.cache is None:
             return
-        valid = self.mask.bool()
-        width = int(valid.sum(dim=1).max())
-        if width == self.mask.shape[1]:
+        keep = [row for row, slot in enumerate(self.rows) if slot is not None]
+        mask = self.mask[keep] if len(keep) * 4 <= len(self.rows) * 3 else self.mask
+        valid = mask.bool()
+        width = int(valid.sum(dim=1).max()) if mask.shape[0] else 0
+        squeeze = (self.mask.shape[1] - width) * 8 >= self.mask.shape[1]
+        if mask is self.mask and not squeeze:
             return
+        rows = None
+        if mask is not self.mask:
+            rows = torch.tensor(keep, device=self.device)
+            self.rows = [self.rows[row] for row in keep]
+            self.positions = [self.positions[row] for row in keep]
         # stable sort puts each row's kept columns first, in their original order
         order = torch.argsort((~valid).to(torch.int8), dim=1, stable=True)[:, :width]
-        self.mask = torch.gather(self.mask, 1, order)
+        self.mask = torch.gather(mask, 1, order)
         for layer in self.cache.layers:
-            index = order[:, None, :, None].expand(
-                -1, layer.keys.shape[1], -1, layer.keys.shape[-1]
-            )
-            layer.keys = torch.gather(layer.keys, 2, index)
-            layer.values = torch.gather(layer.values, 2, index)
+            keys, values = layer.keys, layer.values
+            if rows is not None:
+                keys, values = keys[rows], values[rows]
+            index = order[:, None, :, None].expand(-1, keys.shape[1], -1, keys.shape[-1])
+            layer.keys = torch.gather(keys, 2, index)
+            layer.values = torch.gather(values, 2, index)
 
     def act(self, slots: Sequence[int]) -> dict[int, Turn]:
-        if sorted(slots) != sorted(self.rows):
-            raise RuntimeError("CachedSession.act expects every active episode at once")
-        self._compact()
-        policy = self.policy
-        episodes = [self.episodes[slot] for slot in self.rows]
-        prompt_counts = [len(e.pending) for e in episodes]
-        logits = self._feed([e.pending for e in episodes])
-        for episode in episodes:
-            episode.pending = []
-        decoders = [_TurnDecoder(policy) for _ in episodes]
-        start_column = self.mask.shape[1]
-        while not all(d.done for d in decoders):
-            chunk = []
-            for row, decoder in enumerate(decoders):
-                if decoder.done:
-                    chunk.append([])
+        asked = set(slots)
+        for slot in slots:
+            if slot not in self.decoders:  # a new turn: its context is fed first
+                self.decoders[slot] = _TurnDecoder(self.policy)
+                self.prompt_counts[slot] = len(self.episodes[slot].pending)
+        self._reshape()
+        turns: dict[int, Turn] = {}
+        while not turns:
+            chunks, fed, tokens = self._next_chunks(asked)
+            logits = self._feed(chunks)
+            for row, slot in enumerate(self.rows):
+                if slot is None or (row not in fed and row not in tokens):
                     continue
-                token = decoder.next_token(logits[row], episodes[row].generator)
-                chunk.append([token])
-            logits = self._feed(chunk)
-            for row, decoder in enumerate(decoders):
-                if chunk[row]:
-                    decoder.push(chunk[row][0])
-        turns = {}
-        for row, (slot, episode, decoder) in enumerate(
-            zip(self.rows, episodes, decoders, strict=True)
-        ):
-            turn, canonical = policy.finish_turn(episode, decoder.turn_text)
-            canonical_ids = policy.encode(canonical)
-            if canonical_ids != decoder.ids:
-                # Not the training text: hide what was written, feed the canonical turn.
-                self.mask[row, start_column:] = 0
-                self.positions[row] -= len(decoder.ids)
-                episode.pending = canonical_ids
-            turns[slot] = replace(
-                turn,  # the finished turn, with this episode's token counts
-                prompt_tokens=prompt_counts[row] + len(decoder.ids) - decoder.generated,
-                generated_tokens=decoder.generated,
-            )
+                self.logits[slot] = logits[row]
+                if row in tokens:
+                    decoder = self.decoders[slot]
+                    decoder.push(tokens[row])
+                    if decoder.done:
+                        turns[slot] = self._end_turn(row, slot)
         return turns
+
+    def _next_chunks(self, asked: set[int]) -> tuple[list[list[int]], set[int], dict[int, int]]:
+        """What each row feeds in the next pass: the rows fed a context, and the decoded token
+        of each decoding row. Waiting rows are fed together (see the class); beside decoding
+        rows a context is fed in pieces of at most `CONTEXT_CHUNK` tokens."""
+        waiting, decoding = [], []
+        for row, slot in enumerate(self.rows):
+            if slot is None or slot not in asked:
+                continue
+            if self.episodes[slot].pending or slot not in self.logits:
+                waiting.append(row)
+            else:
+                decoding.append(row)
+        chunks: list[list[int]] = [[] for _ in self.rows]
+        fed: set[int] = set()
+        if waiting:
+            pending = {row: self.episodes[self.rows[row]].pending for row in waiting}  # type: ignore[index]
+            width = max(len(p) for p in pending.values())
+            if decoding:
+                width = min(width, self.CONTEXT_CHUNK)
+            if not decoding or self.idle >= self.CONTEXT_COST * width:
+                for row, tokens in pending.items():
+                    chunks[row] = tokens[:width]
+                    self.episodes[self.rows[row]].pending = tokens[width:]  # type: ignore[index]
+                fed = set(waiting)
+                self.idle = 0.0
+            else:
+                self.idle += len(waiting) / len(self.rows)
+        tokens: dict[int, int] = {}
+        for row in decoding:
+            slot = self.rows[row]
+            assert slot is not None
+            token = self.decoders[slot].next_token(self.logits[slot], self.episodes[slot].generator)
+            chunks[row] = [token]
+            tokens[row] = token
+        return chunks, fed, tokens
+
+    def _end_turn(self, row: int, slot: int) -> Turn:
+        """The completed turn of `row`; its cache keeps exactly the canonical turn tokens."""
+        policy, episode = self.policy, self.episodes[slot]
+        decoder = self.decoders.pop(slot)
+        turn, canonical = policy.finish_turn(episode, decoder.turn_text)
+        canonical_ids = policy.encode(canonical)
+        if canonical_ids != decoder.ids:
+            # Not the training text: hide what was written (the row's last valid columns),
+            # feed the canonical turn.
+            columns = self.mask[row].nonzero().flatten()[-len(decoder.ids) :]
+            self.mask[row, columns] = 0
+            self.positions[row] -= len(decoder.ids)
+            episode.pending = canonical_ids
+            del self.logits[slot]
+        prompt = self.prompt_counts.pop(slot)
+        return replace(
+            turn,  # the finished turn, with this episode's token counts
+            prompt_tokens=prompt + len(decoder.ids) - decoder.generated,
+            generated_tokens=decoder.generated,
+        )
 
     def observe(self, slot: int, step: Step, admissible: Sequence[str] | None) -> None:
         episode = self.episodes[slot]
@@ -507,20 +589,17 @@ class CachedSession(PolicySession):
         episode.pending += self.policy.encode(self.policy.observation_text(episode))
 
     def finish(self, slot: int) -> None:
-        if slot not in self.rows:
+        if slot not in self.episodes:
             return
-        keep = [row for row, s in enumerate(self.rows) if s != slot]
         del self.episodes[slot]
-        if not keep:
+        for table in (self.decoders, self.logits, self.prompt_counts):
+            table.pop(slot, None)  # type: ignore[attr-defined]
+        row = self.rows.index(slot)
+        self.rows[row] = None  # reused by the next start, or dropped
+        self.mask[row] = 0
+        if not self.episodes:
             self.rows, self.positions, self.cache = [], [], None
             self.mask = torch.zeros((0, 0), dtype=torch.long, device=self.device)
-            return
-        index = torch.tensor(keep, device=self.device)
-        if self.cache is not None:
-            self.cache.batch_select_indices(index)
-        self.mask = self.mask[index]
-        self.rows = [self.rows[row] for row in keep]
-        self.positions = [self.positions[row] for row in keep]
 
 
 class _StopAtTurnState(StoppingCriteria):
