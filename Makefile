@@ -3,6 +3,7 @@
 #                   default profile (local sqlite MLflow, local Dagster storage, local DVC cache)
 #   make test       set up (first time) and run the test suite (ruff + pytest)
 #   make smoke      the same chain on the smoke profile, in a few minutes
+#                   (JOBS=n: n seeds' students at once, each its own Dagster run)
 #   make dvc-repro  the chain through DVC (PROFILE=smoke|default, default: params.yaml)
 #   make ui         the Dagster UI (http://127.0.0.1:3000)
 #   make mlflow-ui  the MLflow UI on the local store (http://127.0.0.1:5000)
@@ -27,7 +28,7 @@ setup: $(STAMP) $(DVC_STAMP) $(DAGSTER_HOME)/dagster.yaml
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,k8s]'
 	touch $(STAMP)
 
 $(DVC_STAMP): $(STAMP)
@@ -47,20 +48,33 @@ $(DAGSTER_HOME)/dagster.yaml:
 data: setup
 	$(BIN)/agentdistill env data
 
-# The environments of a profile: each is a partition of every asset, launched in turn.
+# A profile's environments and seeds (every environment trains the same students).
 envs = $$($(BIN)/python -c "from agentdistill.profile import load_profile; \
 	print(*load_profile('$(1)').envs)")
+seeds = $$($(BIN)/python -c "from agentdistill.profile import load_profile; \
+	p = load_profile('$(1)'); print(*p.config(p.envs[0]).seeds)")
+
+# The whole chain of each environment in turn, one Dagster job per partitioning: the
+# environment's teacher chain (partition `<env>`), then its students and their benchmarks, one
+# run per seed (partition `<env>|<seed>`; JOBS of them at once, each its own process), then
+# its report. `dg dev`'s UI does the same as one asset backfill (README, "Dagster").
+JOBS ?= 1
+define chain
+for env in $(call envs,$(1)); do \
+	$(BIN)/dg launch --job teacher_chain --partition $$env || exit 1; \
+	for seed in $(call seeds,$(1)); do echo "$$env|$$seed"; done \
+		| xargs -P $(JOBS) -I{} $(BIN)/dg launch --job student_chain --partition {} || exit 1; \
+	$(BIN)/dg launch --job report_chain --partition $$env || exit 1; \
+done
+endef
 
 run: setup data
-	@for env in $(call envs,configs/experiment/default.yaml); do \
-		$(BIN)/dg launch --job distillation_chain --partition $$env || exit 1; \
-	done
+	@$(call chain,configs/experiment/default.yaml)
 
+smoke: export AGENTDISTILL_PROFILE := configs/experiment/smoke.yaml
+smoke: export AGENTDISTILL_ROOT := runs/dagster-smoke
 smoke: setup data
-	@for env in $(call envs,configs/experiment/smoke.yaml); do \
-		AGENTDISTILL_PROFILE=configs/experiment/smoke.yaml AGENTDISTILL_ROOT=runs/dagster-smoke \
-		$(BIN)/dg launch --job distillation_chain --partition $$env || exit 1; \
-	done
+	@$(call chain,configs/experiment/smoke.yaml)
 
 dvc-repro: setup data
 	$(if $(PROFILE),$(BIN)/dvc exp run -S profile=$(PROFILE),$(BIN)/dvc repro)
