@@ -20,6 +20,8 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export MLFLOW_DISABLE_TELEMETRY := true
 export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
+# seeds whose students train at once (one Dagster run, one process each): make run JOBS=3
+JOBS ?= 1
 
 .PHONY: setup data run smoke dvc-repro ui mlflow-ui test lint clean
 
@@ -38,9 +40,11 @@ $(DVC_STAMP): $(STAMP)
 	ln -sf ../../$(DVC_VENV)/bin/dvc $(BIN)/dvc
 	touch $(DVC_STAMP)
 
-$(DAGSTER_HOME)/dagster.yaml:
+# Telemetry off; runs at once from the queue (a UI backfill: one run per partition) = JOBS.
+$(DAGSTER_HOME)/dagster.yaml: Makefile
 	mkdir -p $(DAGSTER_HOME)
-	printf 'telemetry:\n  enabled: false\n' > $@
+	printf 'telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: %s\n' \
+		$(JOBS) > $@
 
 # Raw inputs (tracked by data.dvc): every environment's task files and what they are drawn
 # from (ALFWorld games, WebShop's catalog, HotPotQA's wiki). Deterministic, so a fresh clone
@@ -58,7 +62,6 @@ seeds = $$($(BIN)/python -c "from agentdistill.profile import load_profile; \
 # environment's teacher chain (partition `<env>`), then its students and their benchmarks, one
 # run per seed (partition `<env>|<seed>`; JOBS of them at once, each its own process), then
 # its report. `dg dev`'s UI does the same as one asset backfill (README, "Dagster").
-JOBS ?= 1
 define chain
 for env in $(call envs,$(1)); do \
 	$(BIN)/dg launch --job teacher_chain --partition $$env || exit 1; \

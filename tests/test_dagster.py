@@ -4,6 +4,7 @@ Every test reads the state the module's chain left and changes nothing the other
 they pass in any order; the reruns happen inside their own fixtures.
 """
 
+import json
 import shutil
 from pathlib import Path
 
@@ -390,3 +391,28 @@ def test_k8s_executor_definitions_load(tmp_path) -> None:
     assert not any(dict(step.tags) for step in plain.resolve_job_def(STUDENT_JOB).graph.node_defs)
     local = build_definitions(experiment, environ={})
     assert local.resolve_job_def(STUDENT_JOB).executor_def.name == "multiprocess"
+
+
+def test_students_of_another_run_keep_the_coverage_gate(chain, tmp_path) -> None:
+    """`span_segments`' blocking check stops its own run only: a student's run reads the
+    verdict from the segments' summary and refuses segments that fail it."""
+    root = tmp_path / "artifacts"
+    _seed_root(chain, root)
+    summary_file = root / ENV / "segments" / "summary.json"
+    summary = json.loads(summary_file.read_text()) | {"span_coverage": 0.5}
+    summary_file.write_text(json.dumps(summary))
+    experiment = ExperimentResource(
+        profile=SMOKE, root=str(root), overrides=["tracking.enabled=false"]
+    )
+    defs = build_definitions(experiment, MLflowResource(root=str(tmp_path / "mlflow")))
+    result = dg.materialize(
+        list(defs.assets),  # type: ignore[arg-type]
+        selection="key:student_sad",
+        resources=defs.resources,
+        partition_key=f"{ENV}|0",
+        raise_on_error=False,
+    )
+    assert not result.success and not result.get_asset_materialization_events()
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "segments_cover_every_span" in str(failure.step_failure_data.error)
+    assert not (root / ENV / "students").exists()

@@ -38,6 +38,7 @@ from agentdistill.experiment import (
     ExperimentConfig,
     ExperimentPaths,
     StudentSpec,
+    require_floor,
     run_benchmark,
     run_report,
     run_segments,
@@ -347,13 +348,23 @@ def _specs(config: ExperimentConfig, key: str, seed: int) -> list[StudentSpec]:
     return [s for s in config.student_specs() if _key(s.group) == key and s.seed == seed]
 
 
-def _require_coverage(paths: ExperimentPaths) -> None:
-    """The span-coverage gate for a student of another run than `span_segments` (whose
-    blocking check only stops its own run): refuse segments that failed it."""
-    summary = json.loads((paths.segments / "summary.json").read_text())
+def _require_gates(paths: ExperimentPaths) -> None:
+    """The environment's two gates, for a student of another run than the assets that
+    report them (a blocking check only stops its own run): the teacher's floor
+    (`require_floor`, as the CLI and DVC) and the segments' span coverage."""
+    summary_file = paths.segments / "summary.json"
+    for file in (paths.floor, summary_file):
+        if not file.exists():
+            raise dg.Failure(
+                f"no {file}: materialize the environment's `{TEACHER_JOB}` first",
+                allow_retries=False,
+            )
+        if file == paths.floor:
+            require_floor(paths)  # before the segments: a failed floor never made any
+    summary = json.loads(summary_file.read_text())
     if not coverage_passed(summary):
         raise dg.Failure(
-            f"the segments of {paths.root} fail `{COVERAGE_CHECK}` (span_coverage "
+            f"the segments under {paths.root} fail `{COVERAGE_CHECK}` (span_coverage "
             f"{summary['span_coverage']}, act_tokens {summary['act_tokens']}): no student "
             "is distilled from them",
             allow_retries=False,
@@ -382,7 +393,7 @@ def _student_asset(
         config, paths = experiment.config(env), experiment.paths(env)
         specs = _specs(config, method, seed)
         if specs:
-            _require_coverage(paths)
+            _require_gates(paths)
         tracker = mlflow.tracker(config)
         rows, links = [], {}
         for spec in specs:
