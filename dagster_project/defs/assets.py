@@ -2,7 +2,7 @@
 
 task_suites -> teacher -> teacher_benchmark (blocking floor check) -> teacher_rollouts
             -> span_segments (blocking coverage check)
-            -> student_<method> -> benchmark_<method> (one pair per method of the profile)
+            -> student_<group> -> benchmark_<group> (one pair per method group, per seed)
             -> leaderboard (report + MLflow champion)
 
 Every asset calls the `agentdistill.experiment` stage the CLI and DVC call: the stage reads
