@@ -3,6 +3,7 @@
 #                   default profile (local sqlite MLflow, local Dagster storage, local DVC cache)
 #   make test       set up (first time) and run the test suite (ruff + pytest)
 #   make smoke      the same chain on the smoke profile, in a few minutes
+#                   (JOBS=n: n seeds' students at once, each its own Dagster run)
 #   make dvc-repro  the chain through DVC (PROFILE=smoke|default, default: params.yaml)
 #   make ui         the Dagster UI (http://127.0.0.1:3000)
 #   make mlflow-ui  the MLflow UI on the local store (http://127.0.0.1:5000)
@@ -20,6 +21,8 @@ export DAGSTER_HOME := $(CURDIR)/.dagster_home
 export MLFLOW_DISABLE_TELEMETRY := true
 export HF_HUB_OFFLINE := 1
 export DO_NOT_TRACK := 1
+# seeds whose students train at once (one Dagster run, one process each): make run JOBS=3
+JOBS ?= 1
 
 .PHONY: setup bench-setup data run smoke dvc-repro ui mlflow-ui test lint clean
 
@@ -28,7 +31,7 @@ setup: $(STAMP) $(DVC_STAMP) $(DAGSTER_HOME)/dagster.yaml
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,k8s]'
 	touch $(STAMP)
 
 # TRL for the trainer benchmark; an extra, so the runtime never depends on it
@@ -42,9 +45,11 @@ $(DVC_STAMP): $(STAMP)
 	ln -sf ../../$(DVC_VENV)/bin/dvc $(BIN)/dvc
 	touch $(DVC_STAMP)
 
-$(DAGSTER_HOME)/dagster.yaml:
+# Telemetry off; runs at once from the queue (a UI backfill: one run per partition) = JOBS.
+$(DAGSTER_HOME)/dagster.yaml: Makefile
 	mkdir -p $(DAGSTER_HOME)
-	printf 'telemetry:\n  enabled: false\n' > $@
+	printf 'telemetry:\n  enabled: false\nconcurrency:\n  runs:\n    max_concurrent_runs: %s\n' \
+		$(JOBS) > $@
 
 # Raw inputs (tracked by data.dvc): every environment's task files and what they are drawn
 # from (ALFWorld games, WebShop's catalog, HotPotQA's wiki). Deterministic, so a fresh clone
@@ -52,20 +57,32 @@ $(DAGSTER_HOME)/dagster.yaml:
 data: setup
 	$(BIN)/agentdistill env data
 
-# The environments of a profile: each is a partition of every asset, launched in turn.
+# A profile's environments and seeds (every environment trains the same students).
 envs = $$($(BIN)/python -c "from agentdistill.profile import load_profile; \
 	print(*load_profile('$(1)').envs)")
+seeds = $$($(BIN)/python -c "from agentdistill.profile import load_profile; \
+	p = load_profile('$(1)'); print(*p.config(p.envs[0]).seeds)")
+
+# The whole chain of each environment in turn, one Dagster job per partitioning: the
+# environment's teacher chain (partition `<env>`), then its students and their benchmarks, one
+# run per seed (partition `<env>|<seed>`; JOBS of them at once, each its own process), then
+# its report. `dg dev`'s UI does the same as one asset backfill (README, "Dagster").
+define chain
+for env in $(call envs,$(1)); do \
+	$(BIN)/dg launch --job teacher_chain --partition $$env || exit 1; \
+	for seed in $(call seeds,$(1)); do echo "$$env|$$seed"; done \
+		| xargs -P $(JOBS) -I{} $(BIN)/dg launch --job student_chain --partition {} || exit 1; \
+	$(BIN)/dg launch --job report_chain --partition $$env || exit 1; \
+done
+endef
 
 run: setup data
-	@for env in $(call envs,configs/experiment/default.yaml); do \
-		$(BIN)/dg launch --job distillation_chain --partition $$env || exit 1; \
-	done
+	@$(call chain,configs/experiment/default.yaml)
 
+smoke: export AGENTDISTILL_PROFILE := configs/experiment/smoke.yaml
+smoke: export AGENTDISTILL_ROOT := runs/dagster-smoke
 smoke: setup data
-	@for env in $(call envs,configs/experiment/smoke.yaml); do \
-		AGENTDISTILL_PROFILE=configs/experiment/smoke.yaml AGENTDISTILL_ROOT=runs/dagster-smoke \
-		$(BIN)/dg launch --job distillation_chain --partition $$env || exit 1; \
-	done
+	@$(call chain,configs/experiment/smoke.yaml)
 
 dvc-repro: setup data
 	$(if $(PROFILE),$(BIN)/dvc exp run -S profile=$(PROFILE),$(BIN)/dvc repro)

@@ -4,7 +4,9 @@ Every test reads the state the module's chain left and changes nothing the other
 they pass in any order; the reruns happen inside their own fixtures.
 """
 
+import json
 import shutil
+from pathlib import Path
 
 import dagster as dg
 import pytest
@@ -12,7 +14,14 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from agentdistill.cli import app
-from dagster_project.defs.assets import build_definitions
+from dagster_project.defs.assets import (
+    GPU,
+    REPORT_JOB,
+    STUDENT_JOB,
+    TEACHER_JOB,
+    build_definitions,
+    chain_partitions,
+)
 from dagster_project.defs.resources import ExperimentResource, MLflowResource
 
 SMOKE = "configs/experiment/smoke.yaml"
@@ -31,6 +40,35 @@ def _state(client: MlflowClient, experiment_id: str) -> dict:
     }
 
 
+def _materialize(
+    defs: dg.Definitions, env: str, instance: dg.DagsterInstance | None = None
+) -> list[dg.ExecuteInProcessResult]:
+    """An environment's whole chain as `make run` launches it: the three jobs in order, one
+    run per partition (the teacher chain, each seed's students, the report)."""
+    return [
+        defs.resolve_job_def(job).execute_in_process(
+            instance=instance, partition_key=key, raise_on_error=False
+        )
+        for job, keys in chain_partitions(defs, env)
+        for key in keys
+    ]
+
+
+def _materialized(results: list[dg.ExecuteInProcessResult]) -> dict[str, set[str]]:
+    """Partitions materialized, by asset."""
+    done: dict[str, set[str]] = {}
+    for result in results:
+        for event in result.get_asset_materialization_events():
+            done.setdefault(event.asset_key.to_user_string(), set()).add(str(event.partition))
+    return done
+
+
+def _seed_root(chain: dict, root: Path) -> None:
+    """The chain's environment up to its segments in a new root: no teacher retraining."""
+    for stage in ("teacher", "teacher_benchmark", "teacher_rollouts", "segments"):
+        shutil.copytree(chain["root"] / "artifacts" / ENV / stage, root / ENV / stage)
+
+
 @pytest.fixture(scope="module")
 def chain(tmp_path_factory):
     root = tmp_path_factory.mktemp("dagster")
@@ -38,16 +76,12 @@ def chain(tmp_path_factory):
     mlflow = MLflowResource(root=str(root / "mlflow"))
     defs = build_definitions(experiment, mlflow)
     instance = dg.DagsterInstance.ephemeral()
-    result = defs.resolve_job_def("distillation_chain").execute_in_process(
-        instance=instance, partition_key=ENV
-    )
+    results = _materialize(defs, ENV, instance)
     tracker = mlflow.tracker(experiment.config())
     first = _state(tracker.client, tracker.experiment_id)
     # a second materialization, then the CLI on the same artifacts and store: no new runs,
     # no new versions, the champion stays (tracking is keyed by stage, config and inputs)
-    again = defs.resolve_job_def("distillation_chain").execute_in_process(
-        instance=instance, partition_key=ENV
-    )
+    again = _materialize(defs, ENV, instance)
     second = _state(tracker.client, tracker.experiment_id)
     cli = CliRunner().invoke(
         app,
@@ -59,7 +93,7 @@ def chain(tmp_path_factory):
         "defs": defs,
         "experiment": experiment,
         "mlflow": mlflow,
-        "result": result,
+        "results": results,
         "instance": instance,
         "root": root,
         "states": (first, second, third),
@@ -68,18 +102,25 @@ def chain(tmp_path_factory):
 
 
 def test_whole_graph_materializes(chain) -> None:
-    experiment, result = chain["experiment"], chain["result"]
-    assert result.success
-    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    experiment, results = chain["experiment"], chain["results"]
+    assert all(result.success for result in results)
+    # one run per partition: the teacher chain, the one seed's students, the report
+    assert [r.dagster_run.job_name for r in results] == [TEACHER_JOB, STUDENT_JOB, REPORT_JOB]
     config = experiment.config()
     methods = list(dict.fromkeys(s.group.replace("-", "_") for s in config.student_specs()))
-    expected = {"task_suites", "teacher", "teacher_benchmark", "teacher_rollouts"}
-    expected |= {"span_segments", "leaderboard"}
-    expected |= {f"student_{m}" for m in methods} | {f"benchmark_{m}" for m in methods}
-    assert materialized == expected
-    checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+    expected = {k: {ENV} for k in ("task_suites", "teacher", "teacher_benchmark")}
+    expected |= {k: {ENV} for k in ("teacher_rollouts", "span_segments", "leaderboard")}
+    expected |= {f"{kind}_{m}": {f"{ENV}|0"} for m in methods for kind in ("student", "benchmark")}
+    assert _materialized(results) == expected
+    checks = {
+        e.asset_check_key.name: e.passed for r in results for e in r.get_asset_check_evaluations()
+    }
     assert checks == {"teacher_success_above_floor": True, "segments_cover_every_span": True}
-    events = {e.asset_key.to_user_string(): e for e in result.get_asset_materialization_events()}
+    events = {
+        e.asset_key.to_user_string(): e
+        for r in results
+        for e in r.get_asset_materialization_events()
+    }
     assert events["span_segments"].materialization.metadata["span_coverage"].value == 1.0
     board = events["leaderboard"].materialization.metadata
     assert "sad-s0" in board["report"].value and board["mlflow_run"].value.startswith("http")
@@ -92,7 +133,7 @@ def test_whole_graph_materializes(chain) -> None:
 
 def test_reruns_log_nothing_new(chain) -> None:
     again, cli = chain["reruns"]
-    assert again.success and cli.exit_code == 0, cli.output
+    assert all(r.success for r in again) and cli.exit_code == 0, cli.output
     first, second, third = chain["states"]
     assert first == second == third
     assert len(first["versions"]) == len(chain["experiment"].config().students())
@@ -127,14 +168,93 @@ def test_string_selection_materializes_a_subset(chain) -> None:
     # the asset-selection grammar (ANTLR) parses: the Dagster/DVC pin trap is avoided
     result = dg.materialize(
         list(defs.assets),  # type: ignore[arg-type]
-        selection="key:span_segments+",
+        selection="key:teacher_rollouts+1",
         resources=defs.resources,
         instance=instance,
         partition_key=ENV,
     )
     assert result.success
     keys = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert "span_segments" in keys and "student_sad" in keys and "teacher" not in keys
+    assert keys == {"teacher_rollouts", "span_segments"}
+
+
+def test_partitions_meet_by_environment() -> None:
+    """Students and benchmarks: one partition per (env, seed), reading their environment's
+    teacher and segments; an environment's leaderboard reads every seed of its own."""
+    experiment = ExperimentResource(profile=SMOKE, overrides=["seeds=[0,1]"])
+    defs = build_definitions(experiment)
+    dg.Definitions.validate_loadable(defs)
+    envs = ["alfworld", "webshop", "hotpotqa"]
+    seeds = defs.resolve_job_def(STUDENT_JOB).partitions_def
+    assert seeds is not None
+    assert seeds.get_partition_keys() == [f"{e}|{s}" for e in envs for s in (0, 1)]
+    for job in (TEACHER_JOB, REPORT_JOB):
+        assert defs.resolve_job_def(job).partitions_def.get_partition_keys() == envs  # type: ignore[union-attr]
+    graph = defs.resolve_asset_graph()
+
+    def parents(key: str, parent: str, child: str) -> set[str]:
+        mapped = graph.get_parent_partition_keys_for_child(
+            key, dg.AssetKey(parent), dg.AssetKey(child)
+        )
+        return set(mapped.partitions_subset.get_partition_keys())
+
+    assert parents("webshop|1", "span_segments", "student_sad") == {"webshop"}
+    assert parents("webshop|1", "teacher_benchmark", "benchmark_sad") == {"webshop"}
+    assert parents("webshop|1", "student_sad", "benchmark_sad") == {"webshop|1"}
+    assert parents("webshop", "benchmark_sad", "leaderboard") == {"webshop|0", "webshop|1"}
+    assert chain_partitions(defs, "hotpotqa") == [
+        (TEACHER_JOB, ["hotpotqa"]),
+        (STUDENT_JOB, ["hotpotqa|0", "hotpotqa|1"]),
+        (REPORT_JOB, ["hotpotqa"]),
+    ]
+
+
+def test_one_seed_trains_alone(chain, tmp_path) -> None:
+    """An (env, seed) partition of one student asset trains that student and nothing else;
+    the leaderboard then gathers every seed of the environment."""
+    root = tmp_path / "artifacts"
+    _seed_root(chain, root)
+    experiment = ExperimentResource(
+        profile=SMOKE,
+        root=str(root),
+        # two seeds of two groups: seqkd's seed 0 stays untrained
+        overrides=["seeds=[0,1]", "methods=[sad,seqkd]", "sizes=[]", "on_policy_methods=[]"],
+    )
+    defs = build_definitions(experiment, MLflowResource(root=str(tmp_path / "mlflow")))
+    instance = dg.DagsterInstance.ephemeral()
+    assets = list(defs.assets)  # type: ignore[arg-type]
+
+    def materialize(selection: str, partition: str) -> dg.ExecuteInProcessResult:
+        return dg.materialize(
+            assets,  # type: ignore[arg-type]
+            selection=selection,
+            resources=defs.resources,
+            instance=instance,
+            partition_key=partition,
+        )
+
+    one = materialize("key:student_sad", f"{ENV}|1")
+    assert _materialized([one]) == {"student_sad": {f"{ENV}|1"}}
+    assert [p.name for p in (root / ENV / "students").iterdir()] == ["sad-s1"]
+    table = one.get_asset_materialization_events()[0].materialization.metadata["students"]
+    assert [r.data["student"] for r in table.value.records] == ["sad-s1"]
+    # the other seed and group, their benchmarks, then the report over all four
+    rest = [materialize("key:student_sad", f"{ENV}|0")]
+    rest += [materialize("key:student_seqkd or key:benchmark_*", f"{ENV}|{s}") for s in (0, 1)]
+    assert sorted(p.name for p in (root / ENV / "benchmarks").iterdir()) == [
+        "sad-s0", "sad-s1", "seqkd-s0", "seqkd-s1",
+    ]  # fmt: skip
+    board = materialize("key:leaderboard", ENV)
+    report = board.get_asset_materialization_events()[0].materialization.metadata["report"]
+    assert all(name in report.value for name in ("sad-s0", "sad-s1", "seqkd-s0", "seqkd-s1"))
+    # Dagster sees the leaderboard's inputs as every (env, seed) partition it gathered
+    status = instance.get_status_by_partition(
+        dg.AssetKey("benchmark_seqkd"),
+        [f"{ENV}|0", f"{ENV}|1"],
+        defs.resolve_job_def(STUDENT_JOB).partitions_def,  # type: ignore[arg-type]
+    )
+    assert status is not None and set(status.values()) == {dg.AssetPartitionStatus.MATERIALIZED}
+    assert all(r.success for r in rest)
 
 
 def test_one_environment_materializes_alone(tmp_path) -> None:
@@ -144,7 +264,7 @@ def test_one_environment_materializes_alone(tmp_path) -> None:
         profile=SMOKE, root=str(root), overrides=["tracking.enabled=false"]
     )
     defs = build_definitions(experiment, MLflowResource(root=str(tmp_path / "mlflow")))
-    assert set(defs.resolve_job_def("distillation_chain").partitions_def.get_partition_keys()) == {
+    assert set(defs.resolve_job_def(TEACHER_JOB).partitions_def.get_partition_keys()) == {
         "alfworld",
         "webshop",
         "hotpotqa",
@@ -178,15 +298,16 @@ def test_teacher_floor_blocks_the_students(chain, tmp_path) -> None:
     )
     mlflow = MLflowResource(root=str(tmp_path / "mlflow"))
     defs = build_definitions(experiment, mlflow)
-    result = defs.resolve_job_def("distillation_chain").execute_in_process(
-        raise_on_error=False, partition_key=ENV
-    )
-    checks = {e.asset_check_key.name: e.passed for e in result.get_asset_check_evaluations()}
+    teacher, *students = _materialize(defs, ENV)[:-1]
+    checks = {e.asset_check_key.name: e.passed for e in teacher.get_asset_check_evaluations()}
     assert checks["teacher_success_above_floor"] is False
-    done = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
-    assert "teacher_benchmark" in done
+    done = _materialized([teacher, *students])
+    assert "teacher_benchmark" in done and "teacher_rollouts" not in done
+    # the students' runs (one per seed) fail on the floor their environment's run recorded
     assert not any(k.startswith(("student_", "benchmark_")) for k in done)
-    assert "teacher_rollouts" not in done
+    assert students and not any(r.success for r in students)
+    failures = [e for r in students for e in r.all_events if e.is_step_failure]
+    assert failures and all("below the floor" in str(e.step_failure_data.error) for e in failures)
     # the CLI and DVC stop at the same place, with the reason
     cli = CliRunner().invoke(
         app,
@@ -204,3 +325,94 @@ def test_promote_command_applies_the_rule(chain) -> None:
     assert result.exit_code == 0 and "probe" in result.output
     nobody = runner.invoke(app, [*args, "--floor", "1.0", "--profile", "default"])
     assert nobody.exit_code == 1 and "no champion" in nobody.output
+
+
+def test_k8s_executor_definitions_load(tmp_path) -> None:
+    """The cluster path: every job runs on dagster-k8s's `k8s_job_executor` (the `k8s`
+    extra), the steps of a profile that asks for CUDA request a GPU each (a tag the executor
+    reads), and the definitions load as a code location would load them."""
+    from dagster_k8s.job import get_user_defined_k8s_config
+
+    environ = {
+        "AGENTDISTILL_ROOT": "/runs",
+        "AGENTDISTILL_K8S_PVC": "agentdistill-runs",
+        "AGENTDISTILL_K8S_NAMESPACE": "distill",
+        "AGENTDISTILL_MAX_CONCURRENT": "8",
+    }
+    # the students (and the teacher cache) on CUDA; the rest `auto`: no GPU asked
+    experiment = ExperimentResource(
+        profile=SMOKE, root=str(tmp_path), overrides=["distill.runtime.device=cuda"]
+    )
+    defs = build_definitions(experiment, executor="k8s", environ=environ)
+    dg.Definitions.validate_loadable(defs)
+    for name in (TEACHER_JOB, STUDENT_JOB, REPORT_JOB):
+        job = defs.resolve_job_def(name)
+        assert job.executor_def.name == "k8s"
+        config = dg.validate_run_config(job)["execution"]["k8s"]
+        assert config["job_namespace"] == "distill" and config["max_concurrent"] == 8
+        assert config["env_vars"] == ["AGENTDISTILL_ROOT"]  # by name: read in the run pod
+        assert config["volume_mounts"] == [{"name": "artifacts", "mountPath": "/runs"}]
+        claim = config["volumes"][0]["persistentVolumeClaim"]["claimName"]
+        assert claim == "agentdistill-runs"
+
+    def gpus(job: str) -> dict[str, str | None]:
+        """GPUs each step's pod asks for, as the executor reads its op tags."""
+        steps = defs.resolve_job_def(job).graph.node_defs
+        return {
+            step.name: get_user_defined_k8s_config(dict(step.tags))
+            .container_config.get("resources", {})
+            .get("limits", {})
+            .get(GPU)
+            for step in steps
+        }
+
+    students = gpus(STUDENT_JOB)
+    assert {k: v for k, v in students.items() if k.startswith("student_")} == {
+        "student_sad": "1",
+        "student_seqkd": "1",
+        "student_token_kd": "1",
+        "student_sad_tiny": "1",
+        "student_sad_onpolicy": "1",
+    }
+    assert not any(v for k, v in students.items() if k.startswith("benchmark_"))
+    teacher = gpus(TEACHER_JOB)
+    assert teacher == {
+        "task_suites": None,
+        "teacher": None,
+        "teacher_benchmark": None,
+        "teacher_rollouts": None,
+        "span_segments": "1",  # the teacher cache: in the students' runtime
+    }
+    assert gpus(REPORT_JOB) == {"leaderboard": None}
+    # a profile that asks for no GPU asks none of the cluster; the local default stays
+    plain = build_definitions(
+        ExperimentResource(profile=SMOKE, root=str(tmp_path)), executor="k8s", environ=environ
+    )
+    assert not any(dict(step.tags) for step in plain.resolve_job_def(STUDENT_JOB).graph.node_defs)
+    local = build_definitions(experiment, environ={})
+    assert local.resolve_job_def(STUDENT_JOB).executor_def.name == "multiprocess"
+
+
+def test_students_of_another_run_keep_the_coverage_gate(chain, tmp_path) -> None:
+    """`span_segments`' blocking check stops its own run only: a student's run reads the
+    verdict from the segments' summary and refuses segments that fail it."""
+    root = tmp_path / "artifacts"
+    _seed_root(chain, root)
+    summary_file = root / ENV / "segments" / "summary.json"
+    summary = json.loads(summary_file.read_text()) | {"span_coverage": 0.5}
+    summary_file.write_text(json.dumps(summary))
+    experiment = ExperimentResource(
+        profile=SMOKE, root=str(root), overrides=["tracking.enabled=false"]
+    )
+    defs = build_definitions(experiment, MLflowResource(root=str(tmp_path / "mlflow")))
+    result = dg.materialize(
+        list(defs.assets),  # type: ignore[arg-type]
+        selection="key:student_sad",
+        resources=defs.resources,
+        partition_key=f"{ENV}|0",
+        raise_on_error=False,
+    )
+    assert not result.success and not result.get_asset_materialization_events()
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "segments_cover_every_span" in str(failure.step_failure_data.error)
+    assert not (root / ENV / "students").exists()

@@ -2,7 +2,7 @@
 
 task_suites -> teacher -> teacher_benchmark (blocking floor check) -> teacher_rollouts
             -> span_segments (blocking coverage check)
-            -> student_<method> -> benchmark_<method> (one pair per method of the profile)
+            -> student_<group> -> benchmark_<group> (one pair per method group, per seed)
             -> leaderboard (report + MLflow champion)
 
 Every asset calls the `agentdistill.experiment` stage the CLI and DVC call: the stage reads
@@ -10,24 +10,35 @@ the profile's data and format, writes under the `ExperimentResource` root and lo
 runs itself (idempotently), so an asset only adds Dagster's view: metadata (counts, rates with
 intervals, tables, MLflow links) and the run id tags.
 
-Every asset is partitioned by environment (the profile's `environments`): a partition is one
-environment's whole chain under `<root>/<env>/`, so a user materializes one environment
-alone (`dg launch --assets '*' --partition webshop`) or all of them (a backfill). The two
-gates (teacher floor, span coverage) are blocking checks the assets report themselves, per
-partition: a failed one stops that environment's chain only.
+Partitions: the environment's assets (task_suites .. span_segments, leaderboard) are
+partitioned by environment (the profile's `environments`), the students and their benchmarks by
+(environment, seed), so every seed of every method is one partition that trains alone: a
+backfill runs them in parallel processes here (one run each) or in parallel pods on a cluster
+(`k8s_job_executor`). An (env, seed) partition reads its environment's teacher and segments;
+an environment's leaderboard reads every seed of its environment. One job per partitioning
+(a Dagster job holds one): `teacher_chain` (env), `student_chain` (env|seed), `report_chain`
+(env), launched in that order for an environment (`make run`), or all at once by an asset
+backfill, which orders them itself.
+
+The two gates (teacher floor, span coverage) are blocking checks the assets report
+themselves, per environment; the students of another run read the same verdicts from the
+artifacts (`require_floor`, the segments' summary), so a failed gate stops that environment
+only, whichever run or pod trains them.
 """
 
 import json
 import os
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 import dagster as dg
 
 from agentdistill.experiment import (
     BenchmarkOutcome,
     ExperimentConfig,
+    ExperimentPaths,
     StudentSpec,
+    require_floor,
     run_benchmark,
     run_report,
     run_segments,
@@ -39,12 +50,14 @@ from agentdistill.experiment import (
 )
 from agentdistill.profile import ExperimentProfile
 from agentdistill.results import benchmark_frame
+from agentdistill.runtime import RuntimeConfig
 from agentdistill.tracking import Tracker
 from dagster_project.defs.metadata import results_md_metadata, results_table_metadata
 from dagster_project.defs.resources import (
     ExperimentResource,
     MLflowResource,
     default_resources,
+    from_repo,
 )
 
 
@@ -77,10 +90,23 @@ def _benchmark_metadata(outcomes: list[BenchmarkOutcome]) -> dict[str, Any]:
     return metadata
 
 
-# ---- the chain -----------------------------------------------------------------------------
+# ---- partitions, gates, GPUs ----------------------------------------------------------------
 
 FLOOR_CHECK = "teacher_success_above_floor"
 COVERAGE_CHECK = "segments_cover_every_span"
+ENV, SEED = "env", "seed"  # the dimensions of a student's partition
+# one job per partitioning, launched in this order for an environment
+TEACHER_JOB, STUDENT_JOB, REPORT_JOB = "teacher_chain", "student_chain", "report_chain"
+GPU = "nvidia.com/gpu"
+K8S_CONFIG_TAG = "dagster-k8s/config"
+Executor = Literal["multiprocess", "k8s"]
+
+
+# How the two partitionings meet: an (env, seed) partition reads its environment's partition
+# of an environment's asset; an environment's partition reads all its (env, seed) partitions.
+# Dagster infers that mapping (MultiToSingleDimensionPartitionMapping on `env`) for a
+# dependency between a one-dimension asset and a multi-partitioned one with that dimension,
+# without the beta warning an explicit one prints on every load; the tests check it does.
 
 
 def env_partitions(envs: Sequence[str]) -> dg.StaticPartitionsDefinition:
@@ -88,10 +114,52 @@ def env_partitions(envs: Sequence[str]) -> dg.StaticPartitionsDefinition:
     return dg.StaticPartitionsDefinition(list(envs))
 
 
+def student_partitions(envs: Sequence[str], seeds: Sequence[int]) -> dg.MultiPartitionsDefinition:
+    """One partition per (environment, seed): keys `<env>|<seed>` (Dagster orders the
+    dimensions by name), e.g. `alfworld|0`."""
+    return dg.MultiPartitionsDefinition(
+        {ENV: env_partitions(envs), SEED: dg.StaticPartitionsDefinition([str(s) for s in seeds])}
+    )
+
+
+def _env_seed(context: dg.AssetExecutionContext) -> tuple[str, int]:
+    keys = context.partition_key.keys_by_dimension  # type: ignore[attr-defined]
+    return keys[ENV], int(keys[SEED])
+
+
+def coverage_passed(summary: Mapping[str, Any]) -> bool:
+    """The span-coverage gate on the segments' summary: the check `span_segments` reports
+    and the test every student asset repeats (it runs in another run, maybe another pod)."""
+    return summary["span_coverage"] == 1.0 and summary["act_tokens"] > 0
+
+
+def gpu_tags(runtimes: Sequence[RuntimeConfig]) -> dict[str, Any]:
+    """Op tags asking dagster-k8s for one GPU per step pod when a profile runs the asset's
+    models on CUDA in some environment (`runtime.device: cuda`). `auto` asks for none: it
+    takes a GPU where there is one, so it runs anywhere. One, because a step runs in one
+    process; other executors ignore the tag."""
+    if not any(runtime.device == "cuda" for runtime in runtimes):
+        return {}
+    limits = {GPU: "1"}
+    return {K8S_CONFIG_TAG: {"container_config": {"resources": {"limits": limits}}}}
+
+
+# ---- the chain -----------------------------------------------------------------------------
+
+
 def chain_assets(profile: ExperimentProfile) -> list[dg.AssetsDefinition]:
-    """Every asset of the chain for a profile, partitioned by its environments."""
+    """Every asset of the chain for a profile: the environment's assets partitioned by its
+    environments, the students and their benchmarks by (environment, seed)."""
     partitions = env_partitions(profile.envs)
-    config = profile.config(profile.envs[0])  # every environment trains the same students
+    per_seed = student_partitions(profile.envs, profile.config(profile.envs[0]).seeds)
+    configs = [profile.config(env) for env in profile.envs]
+    config = configs[0]  # every environment trains the same students
+    # which assets ask for a GPU: the runtime each runs its models under, in any environment
+    gpu = {
+        "teacher": gpu_tags([c.teacher_config().runtime for c in configs]),
+        "inference": gpu_tags([c.runtime for c in configs]),
+        "distill": gpu_tags([c.distill_runtime for c in configs]),
+    }
 
     @dg.asset(group_name="data", kinds={"python"}, partitions_def=partitions)
     def task_suites(
@@ -101,7 +169,11 @@ def chain_assets(profile: ExperimentProfile) -> list[dg.AssetsDefinition]:
         return _task_suites(experiment.config(context.partition_key))
 
     @dg.asset(
-        deps=[task_suites], group_name="teacher", kinds={"pytorch"}, partitions_def=partitions
+        deps=[task_suites],
+        group_name="teacher",
+        kinds={"pytorch"},
+        partitions_def=partitions,
+        op_tags=gpu["teacher"],
     )
     def teacher(
         context: dg.AssetExecutionContext, experiment: ExperimentResource, mlflow: MLflowResource
@@ -114,6 +186,7 @@ def chain_assets(profile: ExperimentProfile) -> list[dg.AssetsDefinition]:
         group_name="teacher",
         kinds={"python"},
         partitions_def=partitions,
+        op_tags=gpu["inference"],
         check_specs=[dg.AssetCheckSpec(FLOOR_CHECK, asset="teacher_benchmark", blocking=True)],
     )
     def teacher_benchmark(
@@ -124,7 +197,11 @@ def chain_assets(profile: ExperimentProfile) -> list[dg.AssetsDefinition]:
         return _teacher_benchmark(context, experiment, mlflow)
 
     @dg.asset(
-        deps=[teacher_benchmark], group_name="teacher", kinds={"python"}, partitions_def=partitions
+        deps=[teacher_benchmark],
+        group_name="teacher",
+        kinds={"python"},
+        partitions_def=partitions,
+        op_tags=gpu["inference"],
     )
     def teacher_rollouts(
         context: dg.AssetExecutionContext, experiment: ExperimentResource
@@ -137,6 +214,7 @@ def chain_assets(profile: ExperimentProfile) -> list[dg.AssetsDefinition]:
         group_name="distillation",
         kinds={"python"},
         partitions_def=partitions,
+        op_tags=gpu["distill"],  # the teacher cache runs in the students' runtime
         check_specs=[dg.AssetCheckSpec(COVERAGE_CHECK, asset="span_segments", blocking=True)],
     )
     def span_segments(
@@ -150,8 +228,8 @@ def chain_assets(profile: ExperimentProfile) -> list[dg.AssetsDefinition]:
     students: list[dg.AssetsDefinition] = []
     for method in groups:
         students += [
-            _student_asset(method, partitions, [span_segments, teacher_benchmark]),
-            _benchmark_asset(method, partitions, teacher_benchmark),
+            _student_asset(method, per_seed, [span_segments, teacher_benchmark], gpu["distill"]),
+            _benchmark_asset(method, per_seed, teacher_benchmark, gpu["inference"]),
         ]
     return [
         task_suites,
@@ -241,7 +319,7 @@ def _span_segments(experiment: ExperimentResource, env: str) -> dg.MaterializeRe
     summary = run_segments(experiment.config(env), paths)
     check = dg.AssetCheckResult(
         check_name=COVERAGE_CHECK,
-        passed=summary["span_coverage"] == 1.0 and summary["act_tokens"] > 0,
+        passed=coverage_passed(summary),
         metadata={"span_coverage": summary["span_coverage"], "act_tokens": summary["act_tokens"]},
     )
     return dg.MaterializeResult(
@@ -264,29 +342,61 @@ def _key(group: str) -> str:
     return group.replace("-", "_")
 
 
-def _specs(config: ExperimentConfig, key: str) -> list[StudentSpec]:
-    return [spec for spec in config.student_specs() if _key(spec.group) == key]
+def _specs(config: ExperimentConfig, key: str, seed: int) -> list[StudentSpec]:
+    """The group's student of one seed: one, or none for an ablation (which trains the
+    first seed only) at another seed."""
+    return [s for s in config.student_specs() if _key(s.group) == key and s.seed == seed]
+
+
+def _require_gates(paths: ExperimentPaths) -> None:
+    """The environment's two gates, for a student of another run than the assets that
+    report them (a blocking check only stops its own run): the teacher's floor
+    (`require_floor`, as the CLI and DVC) and the segments' span coverage."""
+    summary_file = paths.segments / "summary.json"
+    for file in (paths.floor, summary_file):
+        if not file.exists():
+            raise dg.Failure(
+                f"no {file}: materialize the environment's `{TEACHER_JOB}` first",
+                allow_retries=False,
+            )
+        if file == paths.floor:
+            require_floor(paths)  # before the segments: a failed floor never made any
+    summary = json.loads(summary_file.read_text())
+    if not coverage_passed(summary):
+        raise dg.Failure(
+            f"the segments under {paths.root} fail `{COVERAGE_CHECK}` (span_coverage "
+            f"{summary['span_coverage']}, act_tokens {summary['act_tokens']}): no student "
+            "is distilled from them",
+            allow_retries=False,
+        )
 
 
 def _student_asset(
-    method: str, partitions: dg.PartitionsDefinition, deps: Sequence[dg.AssetsDefinition]
+    method: str,
+    partitions: dg.MultiPartitionsDefinition,
+    deps: Sequence[dg.AssetsDefinition],
+    op_tags: Mapping[str, Any],
 ) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"student_{method}",
-        deps=list(deps),
+        deps=list(deps),  # by environment: see `env_partitions`
         group_name="distillation",
         kinds={"pytorch"},
         partitions_def=partitions,
-        description=f"Students of group `{method}`, one per seed, logged to MLflow.",
+        op_tags=op_tags,
+        description=f"The `{method}` student of one seed, logged to MLflow.",
     )
     def student(
         context: dg.AssetExecutionContext, experiment: ExperimentResource, mlflow: MLflowResource
     ) -> dg.MaterializeResult:
-        env = context.partition_key
+        env, seed = _env_seed(context)
         config, paths = experiment.config(env), experiment.paths(env)
+        specs = _specs(config, method, seed)
+        if specs:
+            _require_gates(paths)
         tracker = mlflow.tracker(config)
         rows, links = [], {}
-        for spec in _specs(config, method):
+        for spec in specs:
             outcome = run_student(config, paths, spec, tracker, _tags(context))
             summary, name = outcome.summary, spec.name
             if outcome.run_id:
@@ -319,6 +429,7 @@ def _student_asset(
                 "students": dg.MetadataValue.table(rows, schema=schema),
                 **links,
                 "method": method,
+                "seed": seed,
             }
         )
 
@@ -326,30 +437,38 @@ def _student_asset(
 
 
 def _benchmark_asset(
-    method: str, partitions: dg.PartitionsDefinition, teacher_benchmark: dg.AssetsDefinition
+    method: str,
+    partitions: dg.MultiPartitionsDefinition,
+    teacher_benchmark: dg.AssetsDefinition,
+    op_tags: Mapping[str, Any],
 ) -> dg.AssetsDefinition:
     @dg.asset(
         name=f"benchmark_{method}",
+        # the same (env, seed) of the student; the teacher's episodes of its environment
         deps=[f"student_{method}", teacher_benchmark],
         group_name="evaluation",
         kinds={"python"},
         partitions_def=partitions,
-        description=f"`{method}` students on the evaluation split; registered in MLflow.",
+        op_tags=op_tags,
+        description=f"The `{method}` student of one seed on the evaluation split; registered "
+        "in MLflow.",
     )
     def benchmark(
         context: dg.AssetExecutionContext, experiment: ExperimentResource, mlflow: MLflowResource
     ) -> dg.MaterializeResult:
-        env = context.partition_key
+        env, seed = _env_seed(context)
         config, paths = experiment.config(env), experiment.paths(env)
         tracker = mlflow.tracker(config)
         outcomes = []
-        for spec in _specs(config, method):
+        for spec in _specs(config, method, seed):
             name = spec.name
             outcomes.append(
                 run_benchmark(
                     config, paths, name, paths.student(name) / "model", tracker, _tags(context)
                 )
             )
+        if not outcomes:
+            return dg.MaterializeResult(metadata={"method": method, "seed": seed})
         versions = {o.result.name: o.version for o in outcomes}
         return dg.MaterializeResult(
             metadata=_benchmark_metadata(outcomes)
@@ -364,7 +483,8 @@ def _leaderboard_asset(
 ) -> dg.AssetsDefinition:
     @dg.asset(
         name="leaderboard",
-        deps=[teacher_benchmark, *[f"benchmark_{m}" for m in groups]],
+        # every seed of its environment's benchmarks
+        deps=[teacher_benchmark, *[f"benchmark_{m}" for m in groups]],  # every seed
         group_name="evaluation",
         kinds={"python"},
         partitions_def=partitions,
@@ -388,10 +508,61 @@ def _leaderboard_asset(
     return leaderboard
 
 
+# ---- executors and definitions --------------------------------------------------------------
+
+# what a step pod must see as the run pod does: the profile, its places, the MLflow store
+# (passed by name: the value is read in the run pod, never written into the job's config)
+POD_ENV = ("AGENTDISTILL_PROFILE", "AGENTDISTILL_ROOT", "MLFLOW_TRACKING_URI")
+
+
+def local_executor(environ: Mapping[str, str] = os.environ) -> dg.ExecutorDefinition:
+    """Dagster's multiprocess executor: a run's independent steps (the method groups of an
+    (env, seed) partition) in parallel processes, `AGENTDISTILL_MAX_CONCURRENT` at once
+    (1 by default: training saturates this machine's cores)."""
+    return dg.multiprocess_executor.configured(
+        {"max_concurrent": int(environ.get("AGENTDISTILL_MAX_CONCURRENT", "1"))}
+    )
+
+
+def k8s_executor(environ: Mapping[str, str] = os.environ) -> dg.ExecutorDefinition:
+    """dagster-k8s's `k8s_job_executor` (the `k8s` extra): every step in its own pod, with
+    the GPU its asset's `dagster-k8s/config` tag asks for. Settings from the environment:
+    AGENTDISTILL_K8S_NAMESPACE (the pods' namespace; default: the run's),
+    AGENTDISTILL_K8S_IMAGE (default: the image the code location runs, as under the Helm
+    chart), AGENTDISTILL_K8S_PVC (a ReadWriteMany claim mounted at the artifact root:
+    a student's pod reads what the teacher's wrote), AGENTDISTILL_MAX_CONCURRENT (pods of
+    one run at once; default: no limit)."""
+    from dagster_k8s import k8s_job_executor  # the optional extra, imported only when asked
+
+    config: dict[str, Any] = {"env_vars": [key for key in POD_ENV if key in environ]}
+    if "AGENTDISTILL_K8S_NAMESPACE" in environ:
+        config["job_namespace"] = environ["AGENTDISTILL_K8S_NAMESPACE"]
+    if "AGENTDISTILL_K8S_IMAGE" in environ:
+        config["job_image"] = environ["AGENTDISTILL_K8S_IMAGE"]
+    if "AGENTDISTILL_MAX_CONCURRENT" in environ:
+        config["max_concurrent"] = int(environ["AGENTDISTILL_MAX_CONCURRENT"])
+    if "AGENTDISTILL_K8S_PVC" in environ:
+        root = str(from_repo(environ.get("AGENTDISTILL_ROOT", "runs/dagster")))
+        config["volumes"] = [
+            {
+                "name": "artifacts",
+                "persistentVolumeClaim": {"claimName": environ["AGENTDISTILL_K8S_PVC"]},
+            }
+        ]
+        config["volume_mounts"] = [{"name": "artifacts", "mountPath": root}]
+    return k8s_job_executor.configured(config, name="k8s")
+
+
 def build_definitions(
-    experiment: ExperimentResource | None = None, mlflow: MLflowResource | None = None
+    experiment: ExperimentResource | None = None,
+    mlflow: MLflowResource | None = None,
+    executor: Executor | None = None,
+    environ: Mapping[str, str] | None = None,
 ) -> dg.Definitions:
-    """The whole graph for one profile, with its resources."""
+    """The whole graph for one profile, with its resources and its three jobs, run by
+    `executor` (None: $AGENTDISTILL_EXECUTOR, default `multiprocess`; `k8s`: one pod per
+    step). `environ` (default: the process's) configures the executor."""
+    environ = os.environ if environ is None else environ
     resources = default_resources()
     if experiment is not None:
         resources["experiment"] = experiment
@@ -399,20 +570,32 @@ def build_definitions(
         resources["mlflow"] = mlflow
     profile = resources["experiment"].profile_config()  # type: ignore[attr-defined]
     assets = chain_assets(profile)
-    return dg.Definitions(
-        assets=assets,
-        resources=resources,
-        jobs=[
-            dg.define_asset_job(
-                "distillation_chain",
-                selection=dg.AssetSelection.all(),
-                # training saturates the cores: one step at a time unless told otherwise
-                executor_def=dg.multiprocess_executor.configured(
-                    {"max_concurrent": int(os.environ.get("AGENTDISTILL_MAX_CONCURRENT", "1"))}
-                ),
-            )
-        ],
-    )
+    kind = executor or environ.get("AGENTDISTILL_EXECUTOR", "multiprocess")
+    if kind not in ("multiprocess", "k8s"):
+        raise ValueError(f"AGENTDISTILL_EXECUTOR={kind!r}: expected multiprocess or k8s")
+    executor_def = k8s_executor(environ) if kind == "k8s" else local_executor(environ)
+    by_name = {a.key.to_user_string(): a for a in assets}
+    per_seed = [a for a in assets if a.key.to_user_string().startswith(("student_", "benchmark_"))]
+    teacher = [by_name[k] for k in ("task_suites", "teacher", "teacher_benchmark")]
+    teacher += [by_name["teacher_rollouts"], by_name["span_segments"]]
+    jobs = [
+        dg.define_asset_job(name, selection=dg.AssetSelection.assets(*selected), description=text)
+        for name, selected, text in (
+            (TEACHER_JOB, teacher, "An environment's teacher, its rollouts and segments."),
+            (STUDENT_JOB, per_seed, "Every student of one (env, seed) and its benchmark."),
+            (REPORT_JOB, [by_name["leaderboard"]], "An environment's report and champion."),
+        )
+    ]
+    return dg.Definitions(assets=assets, resources=resources, jobs=jobs, executor=executor_def)
+
+
+def chain_partitions(defs: dg.Definitions, env: str) -> list[tuple[str, list[str]]]:
+    """An environment's whole chain as (job, partition keys) in launch order: what
+    `make run` launches with `dg launch` (the partitions of a step are independent)."""
+    seeds = defs.resolve_job_def(STUDENT_JOB).partitions_def
+    assert seeds is not None
+    keys = [k for k in seeds.get_partition_keys() if k.keys_by_dimension[ENV] == env]  # type: ignore[attr-defined]
+    return [(TEACHER_JOB, [env]), (STUDENT_JOB, keys), (REPORT_JOB, [env])]
 
 
 defs = build_definitions()
