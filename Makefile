@@ -36,7 +36,7 @@ $(STAMP): pyproject.toml
 
 # TRL for the trainer benchmark; an extra, so the runtime never depends on it
 bench-setup: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,k8s,bench]'
 
 $(DVC_STAMP): $(STAMP)
 	test -x $(DVC_VENV)/bin/python || $(PYTHON) -m venv $(DVC_VENV)
