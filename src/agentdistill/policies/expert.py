@@ -91,7 +91,7 @@ class _ExpertSession(PolicySession):
         self, slot: int, task: Task, first_observation: str, admissible: Sequence[str] | None
     ) -> None:
         # Each episode's wording depends on the seed and the task, not on batch placement.
-        expert = EXPERTS[self.policy.env_name](seed=hash_seed(self.policy.seed, task.task_id))
+        expert = new_expert(self.policy.env_name, hash_seed(self.policy.seed, task.task_id))
         expert.reset(task.goal, first_observation, list(admissible or []))
         self.experts[slot] = expert
         self.rngs[slot] = random.Random(hash_seed(self.policy.seed + 1, task.task_id))
