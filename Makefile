@@ -1,7 +1,8 @@
 # Usage:
 #   make run        set up (first time) and run the main job: the whole Dagster chain on the
 #                   default profile (local sqlite MLflow, local Dagster storage, local DVC cache)
-#   make test       set up (first time) and run the test suite (ruff + pytest)
+#   make test       set up (first time) and run the test suite (ruff + pytest), as CI does
+#   make test-fast  the same without the slow tests (deep engine conformance): the edit loop
 #   make smoke      the same chain on the smoke profile, in a few minutes
 #                   (JOBS=n: n seeds' students at once, each its own Dagster run)
 #   make dvc-repro  the chain through DVC (PROFILE=smoke|default, default: params.yaml)
@@ -24,7 +25,7 @@ export DO_NOT_TRACK := 1
 # seeds whose students train at once (one Dagster run, one process each): make run JOBS=3
 JOBS ?= 1
 
-.PHONY: setup bench-setup data run smoke dvc-repro ui mlflow-ui test lint clean
+.PHONY: setup bench-setup data run smoke dvc-repro ui mlflow-ui test test-fast lint clean
 
 setup: $(STAMP) $(DVC_STAMP) $(DAGSTER_HOME)/dagster.yaml
 
@@ -94,9 +95,18 @@ ui: setup
 mlflow-ui: setup
 	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
+# One pytest worker per core (pytest-xdist); a test file stays on one worker, so its module
+# fixtures are built once, and the smoke chain is built once for all (tests/conftest.py).
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+
 test: setup
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q
+	$(PYTEST)
+
+test-fast: setup
+	$(BIN)/ruff check .
+	$(PYTEST) -m "not slow"
 
 lint: setup
 	$(BIN)/ruff check .

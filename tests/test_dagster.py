@@ -70,14 +70,22 @@ def _seed_root(chain: dict, root: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def chain(tmp_path_factory):
+def chain(smoke_chain, tmp_path_factory):
+    """The asset graph over a copy of the session's smoke chain (the CLI built it): every
+    asset runs its stage function on the same artifacts and store, so the wiring must find
+    exactly the CLI's work (a wrong path, config or key would retrain or log anew). The
+    report and one seed's benchmark are deleted first: those Dagster recomputes for real."""
     root = tmp_path_factory.mktemp("dagster")
-    experiment = ExperimentResource(profile=SMOKE, root=str(root / "artifacts"))
-    mlflow = MLflowResource(root=str(root / "mlflow"))
+    copy = smoke_chain.copy_to(root / "artifacts", root / "mlflow", (ENV,))
+    for stage in ("report", "benchmarks/sad-s0"):
+        shutil.rmtree(copy.root / ENV / stage)
+    experiment = ExperimentResource(profile=SMOKE, root=str(copy.root))
+    mlflow = MLflowResource(tracking_uri=copy.tracking_uri)
     defs = build_definitions(experiment, mlflow)
     instance = dg.DagsterInstance.ephemeral()
-    results = _materialize(defs, ENV, instance)
     tracker = mlflow.tracker(experiment.config())
+    before = _state(tracker.client, tracker.experiment_id)
+    results = _materialize(defs, ENV, instance)
     first = _state(tracker.client, tracker.experiment_id)
     # a second materialization, then the CLI on the same artifacts and store: no new runs,
     # no new versions, the champion stays (tracking is keyed by stage, config and inputs)
@@ -85,7 +93,7 @@ def chain(tmp_path_factory):
     second = _state(tracker.client, tracker.experiment_id)
     cli = CliRunner().invoke(
         app,
-        ["experiment", "--config", SMOKE, "--out", str(root / "artifacts"), "--env", ENV],
+        ["experiment", "--config", SMOKE, "--out", str(copy.root), "--env", ENV],
         env={"MLFLOW_TRACKING_URI": tracker.tracking_uri},
     )
     third = _state(tracker.client, tracker.experiment_id)
@@ -96,7 +104,7 @@ def chain(tmp_path_factory):
         "results": results,
         "instance": instance,
         "root": root,
-        "states": (first, second, third),
+        "states": (before, first, second, third),
         "reruns": (again, cli),
     }
 
@@ -134,9 +142,22 @@ def test_whole_graph_materializes(chain) -> None:
 def test_reruns_log_nothing_new(chain) -> None:
     again, cli = chain["reruns"]
     assert all(r.success for r in again) and cli.exit_code == 0, cli.output
-    first, second, third = chain["states"]
+    before, first, second, third = chain["states"]
     assert first == second == third
+    # the first materialization logged only the rebuilt report (its table holds the rebuilt
+    # benchmark's timing), linked to the Dagster run that made it; the rest was the CLI's
+    client = chain["mlflow"].tracker(chain["experiment"].config()).client
+    new = [client.get_run(r) for r in sorted(set(first["runs"]) - set(before["runs"]))]
+    report_run = chain["results"][-1].run_id
+    assert [(r.info.run_name, r.data.tags["dagster_run_id"]) for r in new] == [
+        ("leaderboard", report_run)
+    ]
+    assert before["versions"] == first["versions"]
     assert len(first["versions"]) == len(chain["experiment"].config().students())
+    # the deleted report and benchmark were rebuilt by Dagster's run, from the same inputs
+    paths = chain["experiment"].paths(ENV)
+    assert (paths.report / "leaderboard.json").exists()
+    assert (paths.benchmark("sad-s0") / "metrics.json").exists()
 
 
 def test_mlflow_holds_versions_alias_and_metrics(chain) -> None:
@@ -149,7 +170,7 @@ def test_mlflow_holds_versions_alias_and_metrics(chain) -> None:
     run = client.get_run(champion.run_id)
     key = f"alfworld/{config.benchmark.split}/success_rate"
     assert key in run.data.metrics and f"{key}_low" in run.data.metrics
-    assert run.data.tags["dagster_run_id"] and run.data.tags["role"] == "student"
+    assert run.data.tags["role"] == "student"
     assert run.data.tags["data_sha256"] and run.data.tags["profile"] == "smoke"
     assert len(client.get_metric_history(champion.run_id, "reason_loss")) >= 1
     # the logged config is the resolved one of that student, format included
@@ -158,7 +179,9 @@ def test_mlflow_holds_versions_alias_and_metrics(chain) -> None:
     assert int(run.data.params["distill.train.seed"]) == seed
     assert run.data.params["distill.method"] == champion.tags["method"]
     assert run.data.params["format.name"] == config.format.name
-    teacher_runs = client.search_runs([tracker.experiment_id], "tags.role = 'teacher'")
+    teacher_runs = client.search_runs(
+        [tracker.experiment_id], f"tags.role = 'teacher' and tags.env = '{ENV}'"
+    )
     assert len(teacher_runs) == 1
     assert f"alfworld/{config.benchmark.split}/success_rate" in teacher_runs[0].data.metrics
 
@@ -220,7 +243,8 @@ def test_one_seed_trains_alone(chain, tmp_path) -> None:
         # two seeds of two groups: seqkd's seed 0 stays untrained
         overrides=["seeds=[0,1]", "methods=[sad,seqkd]", "sizes=[]", "on_policy_methods=[]"],
     )
-    defs = build_definitions(experiment, MLflowResource(root=str(tmp_path / "mlflow")))
+    mlflow = MLflowResource(root=str(tmp_path / "mlflow"))
+    defs = build_definitions(experiment, mlflow)
     instance = dg.DagsterInstance.ephemeral()
     assets = list(defs.assets)  # type: ignore[arg-type]
 
@@ -238,6 +262,11 @@ def test_one_seed_trains_alone(chain, tmp_path) -> None:
     assert [p.name for p in (root / ENV / "students").iterdir()] == ["sad-s1"]
     table = one.get_asset_materialization_events()[0].materialization.metadata["students"]
     assert [r.data["student"] for r in table.value.records] == ["sad-s1"]
+    # its MLflow run links back to the Dagster run and asset that trained it
+    tracker = mlflow.tracker(experiment.config())
+    (logged,) = tracker.client.search_runs([tracker.experiment_id], "tags.role = 'student'")
+    assert logged.data.tags["dagster_run_id"] == one.run_id
+    assert logged.data.tags["dagster_asset"] == "student_sad"
     # the other seed and group, their benchmarks, then the report over all four
     rest = [materialize("key:student_sad", f"{ENV}|0")]
     rest += [materialize("key:student_seqkd or key:benchmark_*", f"{ENV}|{s}") for s in (0, 1)]
@@ -257,9 +286,11 @@ def test_one_seed_trains_alone(chain, tmp_path) -> None:
     assert all(r.success for r in rest)
 
 
-def test_one_environment_materializes_alone(tmp_path) -> None:
+def test_one_environment_materializes_alone(smoke_chain, tmp_path) -> None:
     """A partition is one environment's chain: HotPotQA's, in its own folder, nothing else."""
     root = tmp_path / "artifacts"
+    # the session chain's teacher: the asset finds it trained and goes on to the benchmark
+    shutil.copytree(smoke_chain.root / "hotpotqa" / "teacher", root / "hotpotqa" / "teacher")
     experiment = ExperimentResource(
         profile=SMOKE, root=str(root), overrides=["tracking.enabled=false"]
     )

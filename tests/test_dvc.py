@@ -56,14 +56,33 @@ def test_regenerated_data_matches_data_dvc(repo_copy) -> None:
 
 
 @pytest.fixture(scope="module")
-def reproduced(repo_copy) -> Path:
-    run([str(DVC), "repro"], repo_copy)
+def reproduced(repo_copy, smoke_chain) -> Path:
+    """The pipeline over the session's smoke chain: its ALFWorld outputs (and MLflow store)
+    are what `dvc repro` would write, so `dvc commit` records them as the stages' outputs
+    (it hashes deps, params and outs exactly as repro does). Then DVC runs the benchmarks
+    and report stages for real (`--force`), through dvc.yaml's commands."""
+    smoke_chain.copy_to(repo_copy / "runs/dvc", repo_copy / "mlflow", ("alfworld",))
+    run([str(DVC), "commit", "--force"], repo_copy)
+    assert "up to date" in run([str(DVC), "status"], repo_copy)
+    stamp = (repo_copy / "runs/dvc/alfworld/report/leaderboard.json").stat().st_mtime_ns
+    out = run([str(DVC), "repro", "--force", "--single-item", "benchmarks@alfworld"], repo_copy)
+    assert "Running stage 'benchmarks@alfworld'" in out
+    out = run([str(DVC), "repro"], repo_copy)  # the report reads the rewritten benchmarks
+    assert "Running stage 'report@alfworld'" in out
+    assert (repo_copy / "runs/dvc/alfworld/report/leaderboard.json").stat().st_mtime_ns > stamp
     return repo_copy
 
 
 def test_dvc_repro_runs_the_smoke_chain(reproduced) -> None:
     lock = yaml.safe_load((reproduced / "dvc.lock").read_text())
     assert set(lock["stages"]) == {f"{stage}@alfworld" for stage in STAGE_MODULES}
+    # every stage's command is the CLI stage of its name, for its environment
+    stages = yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"]
+    for stage, spec in stages.items():
+        assert f"--stage {stage}" in " ".join(spec["do"]["cmd"].split())
+        assert lock["stages"][f"{stage}@alfworld"]["cmd"].endswith(
+            f"--out runs/dvc --env alfworld --stage {stage}"
+        )
     # trajectory files are versioned outputs
     outs = {o["path"] for stage in lock["stages"].values() for o in stage.get("outs", [])}
     assert "runs/dvc/alfworld/teacher_rollouts" in outs and "runs/dvc/alfworld/segments" in outs

@@ -17,16 +17,9 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("experiment")
-    store = tmp_path_factory.mktemp("mlflow") / "mlflow.db"
-    result = runner.invoke(
-        app,
-        ["experiment", "--config", str(CONFIGS / "smoke.yaml"), "--out", str(root)],
-        env={"MLFLOW_TRACKING_URI": f"sqlite:///{store}"},
-    )
-    assert result.exit_code == 0, result.output
-    return root
+def smoke_run(smoke_chain) -> Path:
+    """The session's smoke chain (tests/conftest.py): the CLI ran it, every environment."""
+    return smoke_chain.root
 
 
 @pytest.mark.parametrize("name", ["default.yaml", "smoke.yaml"])
@@ -69,6 +62,13 @@ def test_smoke_experiment_lands_every_artifact(smoke_run) -> None:
         assert metrics.episodes == config.benchmark.limit
         assert 0.0 <= metrics.success_rate.low <= metrics.success_rate.high <= 1.0
     assert (paths.report / "report.png").read_bytes()[:4] == b"\x89PNG"
+    # the rooms of the games played: the teacher's train games, the benchmark's
+    rooms = json.loads((paths.report / "statistics.json").read_text())["rooms"]
+    assert {k: v["games"] for k, v in rooms.items()} == {
+        "train": config.teacher.train_tasks,
+        "valid_unseen": config.benchmark.limit,
+    }
+    assert "## Rooms" in (paths.report / "report.md").read_text()
     stages = [
         json.loads(line)["stage"] for line in (smoke_run / "alfworld" / "timings.jsonl").open()
     ]
@@ -113,7 +113,8 @@ def test_smoke_chain_runs_every_environment(smoke_run, env: str, split: str) -> 
     assert f"{env}/{split}/success_rate_low" in board["sad-s0"]
 
 
-def test_rerun_skips_finished_stages(smoke_run) -> None:
+def test_rerun_skips_finished_stages(smoke_chain, tmp_path) -> None:
+    smoke_run = smoke_chain.copy_to(tmp_path / "artifacts", tmp_path / "mlflow", ("alfworld",)).root
     metrics = smoke_run / "alfworld" / "benchmarks" / "sad-s0" / "metrics.json"
     stamp = metrics.stat().st_mtime_ns
     result = runner.invoke(
@@ -124,6 +125,8 @@ def test_rerun_skips_finished_stages(smoke_run) -> None:
             str(CONFIGS / "smoke.yaml"),
             "--out",
             str(smoke_run),
+            "--env",
+            "alfworld",
             "--stage",
             "students",
             "--stage",
@@ -189,18 +192,20 @@ def test_unknown_stage_is_refused(tmp_path) -> None:
     assert result.exit_code == 2 and "unknown stage" in result.output
 
 
-def test_changed_settings_rerun_what_they_touch(smoke_run, caplog) -> None:
+def test_changed_settings_rerun_what_they_touch(smoke_chain, tmp_path, caplog) -> None:
     """A profile setting changed between runs retrains the students it defines (and
     re-benchmarks them); the stages it does not touch keep their outputs."""
     from agentdistill.fingerprints import model_sha256
 
+    smoke_run = smoke_chain.copy_to(tmp_path / "artifacts", tmp_path / "mlflow", ("alfworld",)).root
     paths = ExperimentPaths(smoke_run / "alfworld")
     untouched = [paths.teacher / "teacher_summary.json", paths.segments / "summary.json"]
     stamps = [p.stat().st_mtime_ns for p in untouched]
     student = paths.student("sad-s0")
     old_weights = model_sha256(student / "model")
     args = ["experiment", "--config", str(CONFIGS / "smoke.yaml"), "--out", str(smoke_run),
-            "--stage", "students", "--stage", "benchmarks", "--no-track"]  # fmt: skip
+            "--env", "alfworld", "--stage", "students", "--stage", "benchmarks",
+            "--no-track"]  # fmt: skip
     result = runner.invoke(app, [*args, "--set", "distill.train.lr=0.001"])
     assert result.exit_code == 0, result.output
     assert "student sad-s0: settings or inputs changed (train.lr: 0.003 -> 0.001" in caplog.text

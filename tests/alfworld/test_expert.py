@@ -110,6 +110,7 @@ def test_search_order_is_a_function_of_type_and_names() -> None:
 # ---- solving every game -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_expert_solves_every_generated_game() -> None:
     suite = AlfworldSuite(CONFIG)
     env = FAST()

@@ -9,12 +9,14 @@ from agentdistill.environments.alfworld.env import (
     game_to_task,
     receptacle_count,
     receptacle_distribution,
+    room_distribution,
     room_receptacles,
     task_game,
 )
 from agentdistill.environments.alfworld.game import Game, GameObject, Receptacle, mangle
 from agentdistill.environments.alfworld.generator import SPLITS, GeneratorConfig, generate_game
 from agentdistill.environments.alfworld.textworld_engine import TextWorldAlfworldEnv
+from agentdistill.environments.registry import make_env
 
 CONFIG = GeneratorConfig()
 
@@ -30,6 +32,7 @@ def test_deterministic_from_seed() -> None:
     assert generate_game(CONFIG, "train", 7) != generate_game(other, "train", 7)
 
 
+@pytest.mark.slow
 def test_default_split_sizes_and_unique_ids() -> None:
     suite = AlfworldSuite(GeneratorConfig())
     sizes = {split: len(suite.tasks(split)) for split in SPLITS}
@@ -118,6 +121,9 @@ def test_receptacle_count_reads_the_first_observation() -> None:
     assert summary["mean"] == pytest.approx(sum(counts) / 12)
     one = receptacle_distribution(tasks[:1])
     assert one["q1"] == one["median"] == one["q3"] == counts[0]
+    # the same summary from games already played (the report reads their first observations)
+    env = make_env("alfworld")
+    assert room_distribution(env.reset(task) for task in tasks) == summary
 
 
 def test_task_round_trip() -> None:

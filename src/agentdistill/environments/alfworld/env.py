@@ -113,6 +113,16 @@ def receptacle_distribution(
     finally:
         for engine in engines.values():
             engine.close()
+    return _summary(counts)
+
+
+def room_distribution(observations: Iterable[str]) -> dict[str, float]:
+    """`receptacle_distribution` of games already played, from their first observations
+    (`Trajectory.initial_observation`): no game is drawn or reset again."""
+    return _summary([len(room_receptacles(o)) for o in observations])
+
+
+def _summary(counts: list[int]) -> dict[str, float]:
     if not counts:
         raise ValueError("no tasks")
     q1, _, q3 = statistics.quantiles(counts, n=4) if len(counts) > 1 else counts * 3
