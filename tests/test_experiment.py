@@ -221,3 +221,25 @@ def test_changed_settings_rerun_what_they_touch(smoke_chain, tmp_path, caplog) -
     again = runner.invoke(app, [*args, "--set", "distill.train.lr=0.001"])
     assert again.exit_code == 0, again.output
     assert (student / "distill_summary.json").stat().st_mtime_ns == stamp
+
+
+def test_timings_table_groups_every_stage(smoke_run, tmp_path) -> None:
+    config = load_profile(CONFIGS / "smoke.yaml").config("alfworld")
+    result = runner.invoke(app, ["timings", str(smoke_run / "alfworld")])
+    assert result.exit_code == 0, result.output
+    rows = {
+        cells[0]: cells[1:]
+        for line in result.output.splitlines()[2:]
+        for cells in [[c.strip() for c in line.strip("|").split("|")]]
+    }
+    students = len(config.students())
+    assert rows["students"][0] == rows["student benchmarks"][0] == str(students)
+    assert rows["teacher benchmarks"][0] == "2"  # ungrounded and grounded
+    assert rows["**total**"][0] == str(5 + 2 * students)  # teacher, its 2 benchmarks, rollouts, segments
+    timings = [json.loads(line) for line in (smoke_run / "alfworld" / "timings.jsonl").open()]
+    total = sum(t["seconds"] for t in timings) / 60
+    assert float(rows["**total**"][1]) == pytest.approx(total, abs=0.05)
+    # a broken line is named, with its file and line number
+    (tmp_path / "timings.jsonl").write_text('{"stage": "teacher", "seconds": 1.0}\n{"stage": 3}\n')
+    bad = runner.invoke(app, ["timings", str(tmp_path)])
+    assert bad.exit_code == 2 and "timings.jsonl:2: not a stage timing" in bad.output

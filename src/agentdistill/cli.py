@@ -1192,6 +1192,23 @@ def experiment_cmd(
         console.print(f"{env}: artifacts under {paths.root}")
 
 
+@app.command("timings")
+def timings_cmd(
+    env_root: Annotated[
+        Path, typer.Argument(help="An environment's run folder, e.g. runs/experiment/alfworld.")
+    ],
+) -> None:
+    """Stage times of a run as a markdown table (from its timings.jsonl)."""
+    from agentdistill.experiment import stage_time_table
+
+    try:
+        table = stage_time_table(env_root)
+    except (FileNotFoundError, ValueError) as error:
+        err_console.print(f"error: {error}")
+        raise typer.Exit(code=2) from None
+    print(table)
+
+
 @app.command("promote")
 def promote_cmd(
     floor: Annotated[

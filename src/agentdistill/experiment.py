@@ -37,12 +37,12 @@ import json
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from agentdistill.config import Config, FormatConfig, resolve_format
 from agentdistill.distillation.losses import KL_METHODS, Method
@@ -416,6 +416,48 @@ def _timed(paths: ExperimentPaths, stage: str, began: float) -> None:
             StageTiming(stage=stage, seconds=time.perf_counter() - began).model_dump_json()
         )
         handle.write("\n")
+
+
+# Stage groups of the time table, in chain order: (label, test on a timings.jsonl stage name);
+# the first group that matches a stage takes it
+TIME_GROUPS: tuple[tuple[str, Callable[[str], bool]], ...] = (
+    ("teacher (its last session)", lambda s: s == "teacher"),
+    ("teacher benchmarks", lambda s: s.startswith("benchmark:teacher")),
+    ("teacher rollouts", lambda s: s == "teacher_rollouts"),
+    ("segments + teacher cache", lambda s: s == "segments"),
+    ("students", lambda s: s.startswith("student:")),
+    ("student benchmarks", lambda s: s.startswith("benchmark:")),
+)
+
+
+def stage_time_table(env_root: Path) -> str:
+    """Markdown table of an environment's stage times (`<out>/<env>/timings.jsonl`): per group
+    of stages, how many ran, minutes and share of the total. A stage timed twice (rerun)
+    counts its last run; a resumed stage's time is that of the session that finished it."""
+    from agentdistill.results import markdown_table
+
+    file = env_root / "timings.jsonl"
+    if not file.exists():
+        raise FileNotFoundError(f"{file}: no stage has finished under {env_root}")
+    last: dict[str, float] = {}
+    for number, line in enumerate(file.read_text().splitlines(), 1):
+        if line.strip():
+            try:
+                timing = StageTiming.model_validate_json(line)
+            except ValidationError as error:
+                raise ValueError(f"{file}:{number}: not a stage timing ({error})") from error
+            last[timing.stage] = timing.seconds
+    total = sum(last.values())
+    rows = []
+    for label, member in TIME_GROUPS:
+        stages = [stage for stage in last if member(stage)]
+        if stages:
+            seconds = sum(last.pop(stage) for stage in stages)
+            rows.append([label, str(len(stages)), f"{seconds / 60:.1f}", f"{seconds / total:.0%}"])
+    for stage, seconds in last.items():  # a stage no group names
+        rows.append([stage, "1", f"{seconds / 60:.1f}", f"{seconds / total:.0%}"])
+    rows.append(["**total**", str(sum(int(r[1]) for r in rows)), f"{total / 60:.1f}", "100%"])
+    return markdown_table(["stages", "runs", "minutes", "share"], rows, text=1)
 
 
 # ---- tracking -------------------------------------------------------------------------------
