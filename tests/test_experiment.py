@@ -235,7 +235,8 @@ def test_timings_table_groups_every_stage(smoke_run, tmp_path) -> None:
     students = len(config.students())
     assert rows["students"][0] == rows["student benchmarks"][0] == str(students)
     assert rows["teacher benchmarks"][0] == "2"  # ungrounded and grounded
-    assert rows["**total**"][0] == str(5 + 2 * students)  # teacher, its 2 benchmarks, rollouts, segments
+    # the teacher, its two benchmarks, the rollouts, the segments; each student and benchmark
+    assert rows["**total**"][0] == str(5 + 2 * students)
     timings = [json.loads(line) for line in (smoke_run / "alfworld" / "timings.jsonl").open()]
     total = sum(t["seconds"] for t in timings) / 60
     assert float(rows["**total**"][1]) == pytest.approx(total, abs=0.05)
