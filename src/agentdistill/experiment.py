@@ -42,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from agentdistill.config import Config, FormatConfig, resolve_format
 from agentdistill.distillation.losses import KL_METHODS, Method
@@ -80,7 +80,7 @@ from agentdistill.inputs import read_trajectories
 from agentdistill.models import count_parameters, load_model
 from agentdistill.policies.hf import DecodingConfig, HFPolicy
 from agentdistill.policies.trivial import TRIVIAL_POLICIES, TrivialPolicy
-from agentdistill.records import Task, Trajectory, write_jsonl
+from agentdistill.records import Task, Trajectory, read_jsonl, write_jsonl
 from agentdistill.rollout import RolloutConfig, progress_path, run_rollouts, summarize
 from agentdistill.run_folder import claim_run_folder, conflicts
 from agentdistill.runtime import (
@@ -439,15 +439,9 @@ def stage_time_table(env_root: Path) -> str:
     file = env_root / "timings.jsonl"
     if not file.exists():
         raise FileNotFoundError(f"{file}: no stage has finished under {env_root}")
-    last: dict[str, float] = {}
-    for number, line in enumerate(file.read_text().splitlines(), 1):
-        if line.strip():
-            try:
-                timing = StageTiming.model_validate_json(line)
-            except ValidationError as error:
-                raise ValueError(f"{file}:{number}: not a stage timing ({error})") from error
-            last[timing.stage] = timing.seconds
-    total = sum(last.values())
+    # a bad line raises RecordFileError (a ValueError) naming the file, line and field
+    last = {t.stage: t.seconds for t in read_jsonl(file, StageTiming)}
+    runs, total = len(last), sum(last.values())
     rows = []
     for label, member in TIME_GROUPS:
         stages = [stage for stage in last if member(stage)]
@@ -456,7 +450,7 @@ def stage_time_table(env_root: Path) -> str:
             rows.append([label, str(len(stages)), f"{seconds / 60:.1f}", f"{seconds / total:.0%}"])
     for stage, seconds in last.items():  # a stage no group names
         rows.append([stage, "1", f"{seconds / 60:.1f}", f"{seconds / total:.0%}"])
-    rows.append(["**total**", str(sum(int(r[1]) for r in rows)), f"{total / 60:.1f}", "100%"])
+    rows.append(["**total**", str(runs), f"{total / 60:.1f}", "100%"])
     return markdown_table(["stages", "runs", "minutes", "share"], rows, text=1)
 
 
