@@ -4,7 +4,7 @@ Usage:
     .venv/bin/python benchmarks/rollout_engine.py --model runs/teacher/train/model \
         --episodes 64 --batch-size 64 [--max-steps 20] [--naive-episodes 16] \
         [--split valid_unseen] [--data-dir data] [--threads N] [--engines cached,naive] \
-        [--out r.json]
+        [--context-costs 0.0625,0.125,0.25] [--repeats 3] [--out r.json]
 
 Both engines play the same ALFWorld episodes greedily with the same model, in one process
 (so a machine's load weighs on both alike). The naive engine calls `model.generate` on the
@@ -17,6 +17,12 @@ episode and per token, and actions on those N episodes.
 Reported per engine: wall time, episodes/min, generated tokens/s, prompt tokens encoded,
 success rate; then the speed-up (episodes/min and tokens/s ratios) and whether both engines
 chose identical actions.
+
+`--context-costs` replays the cached engine once per value of `CachedSession.CONTEXT_COST`
+(how many decode steps waiting rows may lose before their contexts are fed) and prints one
+row each: the sweep behind that constant. Values are played in turn, `--repeats` rounds
+(so a change of the machine's load hits every value), after an untimed warm-up pass, and
+each reports its median run. The comparison with the naive engine uses the first value.
 """
 
 from __future__ import annotations
@@ -32,7 +38,7 @@ from rich.table import Table
 
 from agentdistill.config import FormatConfig, resolve_format
 from agentdistill.environments.registry import make_env
-from agentdistill.policies.hf import DecodingConfig
+from agentdistill.policies.hf import CachedSession, DecodingConfig
 from agentdistill.rollout import RolloutConfig, run_rollouts
 from agentdistill.task_data import load_tasks
 from agentdistill.teacher import load_policy
@@ -52,8 +58,17 @@ def main() -> None:
     parser.add_argument(
         "--engines", default="cached,naive", help="comma-separated; both for the comparison"
     )
+    parser.add_argument(
+        "--context-costs",
+        default=str(CachedSession.CONTEXT_COST),
+        help="comma-separated CONTEXT_COST values, one cached run each (a sweep)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=1, help="cached runs per value; the median is reported"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
+    costs = [float(c) for c in args.context_costs.split(",")]
     if args.threads:
         torch.set_num_threads(args.threads)
     tasks = load_tasks("alfworld", args.split, args.data_dir, limit=args.episodes).tasks
@@ -61,11 +76,12 @@ def main() -> None:
     settings = resolve_format(args.model, given)
     fmt = settings.build()
     naive_count = min(args.naive_episodes or len(tasks), len(tasks))
-    results, moves = {}, {}
-    engines = (("cached", True, args.batch_size, tasks), ("naive", False, 1, tasks[:naive_count]))
-    for name, cached, batch, played in engines:
-        if name not in args.engines.split(","):
-            continue
+    wanted = args.engines.split(",")
+
+    def play(cached: bool, batch: int, played: list, cost: float | None) -> tuple[dict, list]:
+        """One engine over `played`: its figures and every episode's (thought, action)s."""
+        if cost is not None:
+            CachedSession.CONTEXT_COST = cost
         policy = load_policy(
             args.model, fmt, DecodingConfig(), preamble=settings.preamble, cached=cached
         )
@@ -75,7 +91,7 @@ def main() -> None:
         wall = time.perf_counter() - began
         generated = sum(t.token_counts.generated for t in out if t.token_counts)
         prompt = sum(t.token_counts.prompt for t in out if t.token_counts)
-        results[name] = {
+        figures = {
             "episodes": len(out),
             "batch_size": batch,
             "wall_s": wall,
@@ -86,9 +102,39 @@ def main() -> None:
             "prompt_tokens_per_episode": prompt / len(out),
             "success_rate": sum(t.success for t in out) / len(out),
         }
-        moves[name] = [[(s.reasoning, s.action) for s in t.steps] for t in out]
+        return figures, [[(s.reasoning, s.action) for s in t.steps] for t in out]
+
+    results, moves = {}, {}
+    sweep: dict[float, dict[str, float]] = {}
+    if "cached" in wanted:
+        # a first, untimed pass: the first run of a process pays allocator and cache warm-up
+        play(True, args.batch_size, tasks[: min(8, len(tasks))], costs[0])
+        runs: dict[float, list[tuple[dict, list]]] = {cost: [] for cost in costs}
+        for _ in range(args.repeats):  # interleaved, so a change of load hits every value
+            for cost in costs:
+                runs[cost].append(play(True, args.batch_size, tasks, cost))
+        for cost, played in runs.items():
+            median = sorted(played, key=lambda run: run[0]["wall_s"])[len(played) // 2]
+            sweep[cost] = median[0] | {"context_cost": cost, "repeats": len(played)}
+        results["cached"], moves["cached"] = sweep[costs[0]], runs[costs[0]][0][1]
+    if "naive" in wanted:
+        results["naive"], moves["naive"] = play(False, 1, tasks[:naive_count], None)
     console = Console()
-    if len(results) < 2:  # one engine: its figures only
+    if len(sweep) > 1:
+        results["context_cost_sweep"] = list(sweep.values())
+        table = Table(title="cached engine, CONTEXT_COST sweep")
+        for column in ("CONTEXT_COST", "wall s", "episodes/min", "gen tok/s", "success"):
+            table.add_column(column, justify="right")
+        for cost, r in sweep.items():
+            table.add_row(
+                f"{cost:g}",
+                f"{r['wall_s']:.1f}",
+                f"{r['episodes_per_min']:.1f}",
+                f"{r['generated_tokens_per_s']:.0f}",
+                f"{r['success_rate']:.0%}",
+            )
+        console.print(table)
+    if len(results) < 2 or "naive" not in results:  # one engine: its figures only
         console.print_json(data=results)
         if args.out:
             args.out.write_text(json.dumps(results, indent=2))
