@@ -16,7 +16,7 @@ def test_engines_side_by_side_and_a_context_cost_sweep(smoke_chain, tmp_path: Pa
     out = tmp_path / "engines.json"
     args = [
         *("--model", str(smoke_chain.root / "alfworld" / "teacher" / "train" / "model")),
-        *("--episodes", "3", "--batch-size", "3", "--max-steps", "3", "--naive-episodes", "2"),
+        *("--episodes", "3", "--batch-size", "3", "--max-steps", "2", "--naive-episodes", "2"),
         *("--threads", "1", "--context-costs", "0.125,0", "--repeats", "2"),
         *("--data-dir", str(REPO / "data"), "--out", str(out)),  # the chain's task files
     ]
