@@ -245,3 +245,18 @@ def test_timings_table_groups_every_stage(smoke_run, tmp_path) -> None:
     bad = runner.invoke(app, ["timings", str(tmp_path)])
     assert bad.exit_code == 2
     assert "timings.jsonl:2: invalid StageTiming: field 'stage'" in bad.output
+
+
+def test_room_table_reads_first_observations_and_names_a_bad_line(tmp_path) -> None:
+    from agentdistill.experiment import _train_first_observations
+    from agentdistill.records import RecordFileError
+
+    paths = ExperimentPaths(tmp_path)
+    assert _train_first_observations(paths) == []  # nothing played yet
+    expert = paths.teacher / "expert_train.jsonl"
+    expert.parent.mkdir(parents=True)
+    expert.write_text('{"initial_observation": "a", "steps": []}\n\n{"steps": []}\n')
+    with pytest.raises(RecordFileError, match=r"expert_train\.jsonl:3: .*initial_observation"):
+        _train_first_observations(paths)
+    expert.write_text('{"initial_observation": "a", "steps": []}\n{"initial_observation": "b"}\n')
+    assert _train_first_observations(paths) == ["a", "b"]
