@@ -39,9 +39,12 @@ from rich.table import Table
 from agentdistill.config import FormatConfig, resolve_format
 from agentdistill.environments.registry import make_env
 from agentdistill.policies.hf import CachedSession, DecodingConfig
+from agentdistill.records import Task
 from agentdistill.rollout import RolloutConfig, run_rollouts
 from agentdistill.task_data import load_tasks
 from agentdistill.teacher import load_policy
+
+Moves = list[list[tuple[str, str]]]  # every episode's (thought, action) per step
 
 
 def main() -> None:
@@ -78,7 +81,9 @@ def main() -> None:
     naive_count = min(args.naive_episodes or len(tasks), len(tasks))
     wanted = args.engines.split(",")
 
-    def play(cached: bool, batch: int, played: list, cost: float | None) -> tuple[dict, list]:
+    def play(
+        cached: bool, batch: int, played: list[Task], cost: float | None
+    ) -> tuple[dict[str, float], Moves]:
         """One engine over `played`: its figures and every episode's (thought, action)s."""
         if cost is not None:
             CachedSession.CONTEXT_COST = cost
@@ -109,13 +114,13 @@ def main() -> None:
     if "cached" in wanted:
         # a first, untimed pass: the first run of a process pays allocator and cache warm-up
         play(True, args.batch_size, tasks[: min(8, len(tasks))], costs[0])
-        runs: dict[float, list[tuple[dict, list]]] = {cost: [] for cost in costs}
+        runs: dict[float, list[tuple[dict[str, float], Moves]]] = {cost: [] for cost in costs}
         for _ in range(args.repeats):  # interleaved, so a change of load hits every value
             for cost in costs:
                 runs[cost].append(play(True, args.batch_size, tasks, cost))
-        for cost, played in runs.items():
-            median = sorted(played, key=lambda run: run[0]["wall_s"])[len(played) // 2]
-            sweep[cost] = median[0] | {"context_cost": cost, "repeats": len(played)}
+        for cost, of_cost in runs.items():
+            median = sorted(of_cost, key=lambda run: run[0]["wall_s"])[len(of_cost) // 2]
+            sweep[cost] = median[0] | {"context_cost": cost, "repeats": len(of_cost)}
         results["cached"], moves["cached"] = sweep[costs[0]], runs[costs[0]][0][1]
     if "naive" in wanted:
         results["naive"], moves["naive"] = play(False, 1, tasks[:naive_count], None)
