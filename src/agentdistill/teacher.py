@@ -307,6 +307,9 @@ def _dagger_round(
             seed=hash_seed(settings.seed, f"mix-{index}"),
             expert_seed=config.expert_seed,
             expert_noise=config.expert_noise,
+            # the expert plans against the cap its episodes really have (the round's or the
+            # env's own, whichever comes first)
+            max_steps=min(settings.max_steps, make_env(env).max_steps),
         )
         chosen = round_tasks(settings, tasks, index)
         log.info(

@@ -283,3 +283,29 @@ def test_oracle_labels_a_learner_on_webshop() -> None:
     labels = [s.oracle for t in runs for s in t.steps]
     assert labels and all(label is not None for label in labels)
     assert all(label.action.startswith("search[") for label in labels[:1])  # type: ignore[union-attr]
+
+
+def test_expert_policy_and_oracle_plan_against_the_rollouts_step_cap() -> None:
+    """Under a 5-step cap an expert told the cap buys in every episode (one told nothing
+    plans for ReAct's 15 and runs out); an oracle told the cap labels the hurried move where
+    a cap-blind expert, as the learner, reads on; told nothing, it agrees with that learner."""
+    tasks = SUITE.tasks("test")[:16]
+    capped = RolloutConfig(show_progress=False, max_steps=5)
+
+    def bought(policy: ExpertPolicy) -> int:
+        runs = run_rollouts(policy, WebShopEnv, tasks, capped)
+        return sum(t.steps[-1].action == "click[Buy Now]" for t in runs)
+
+    assert bought(ExpertPolicy("webshop", max_steps=5)) == len(tasks)
+    assert bought(ExpertPolicy("webshop")) < len(tasks) - 2  # measured: 11 of 16
+
+    def disagreements(max_steps: int | None) -> int:
+        oracle = OracleLabelledPolicy(ExpertPolicy("webshop"), "webshop", max_steps=max_steps)
+        steps = [s for t in run_rollouts(oracle, WebShopEnv, tasks, capped) for s in t.steps]
+        assert all(s.oracle is not None for s in steps)
+        return sum(s.oracle.action != s.action for s in steps)  # type: ignore[union-attr]
+
+    assert disagreements(None) == 0
+    assert disagreements(5) > 0  # measured: 11 of 73 states
+    with pytest.raises(ValueError, match="max_steps"):
+        ExpertPolicy("webshop", max_steps=0)

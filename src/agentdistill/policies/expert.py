@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from pydantic import JsonValue
@@ -22,8 +22,6 @@ from agentdistill.records import PolicyInfo, Step, Task, Timings, Trajectory
 class Expert(Protocol):
     """What every environment's scripted expert offers (see `AlfworldExpert`)."""
 
-    def __init__(self, seed: int = 0) -> None: ...
-
     def reset(self, goal: str, observation: str, admissible: Sequence[str]) -> None: ...
 
     def act(self) -> tuple[str, str]: ...
@@ -33,12 +31,23 @@ class Expert(Protocol):
     ) -> None: ...
 
 
-# HotpotQAExpert thinks every step, so exploration noise (only over silent steps) never
-# applies to it; its ExpertError subclasses ALFWorld's.
-EXPERTS: dict[str, type[Expert]] = {
-    "alfworld": AlfworldExpert,
-    "webshop": WebShopExpert,
-    "hotpotqa": HotpotQAExpert,
+#: A fresh expert from its wording seed and the episode's step cap (None: the env's own).
+ExpertFactory = Callable[[int, "int | None"], Expert]
+
+
+def _webshop_expert(seed: int, max_steps: int | None) -> Expert:
+    # The one expert that plans against the cap: it buys the best item seen before the
+    # steps run out, so it must know the episode's cap, not only the env's default.
+    return WebShopExpert(seed) if max_steps is None else WebShopExpert(seed, max_steps=max_steps)
+
+
+# ALFWorld's and HotPotQA's experts take the shortest plan whatever the cap. HotpotQAExpert
+# thinks every step, so exploration noise (only over silent steps) never applies to it; its
+# ExpertError subclasses ALFWorld's.
+EXPERTS: dict[str, ExpertFactory] = {
+    "alfworld": lambda seed, _max_steps: AlfworldExpert(seed),
+    "webshop": _webshop_expert,
+    "hotpotqa": lambda seed, _max_steps: HotpotQAExpert(seed),
 }
 #: What an expert raises when it cannot go on (each environment's own error class).
 EXPERT_ERRORS = (AlfworldExpertError, WebShopExpertError)
@@ -57,14 +66,19 @@ class ExpertPolicy(Policy):
     then recovers from wherever it is, and a student trained on the data learns to recover.
     """
 
-    def __init__(self, env_name: str, seed: int = 0, noise: float = 0.0) -> None:
+    def __init__(
+        self, env_name: str, seed: int = 0, noise: float = 0.0, max_steps: int | None = None
+    ) -> None:
         if env_name not in EXPERTS:
             raise ValueError(f"no expert for environment {env_name!r}; have {', '.join(EXPERTS)}")
         if not 0.0 <= noise < 1.0:
             raise ValueError(f"noise must be in [0, 1), got {noise}")
+        if max_steps is not None and max_steps < 1:
+            raise ValueError(f"max_steps must be at least 1 or None, got {max_steps}")
         self.env_name = env_name
         self.seed = seed
         self.noise = noise
+        self.max_steps = max_steps  # the episodes' step cap, when the rollouts set their own
 
     @property
     def info(self) -> PolicyInfo:
@@ -73,7 +87,7 @@ class ExpertPolicy(Policy):
 
     @property
     def settings(self) -> dict[str, JsonValue]:
-        return {"seed": self.seed, "noise": self.noise}
+        return {"seed": self.seed, "noise": self.noise, "max_steps": self.max_steps}
 
     def session(self, batch_size: int) -> PolicySession:
         return _ExpertSession(self)
@@ -91,7 +105,8 @@ class _ExpertSession(PolicySession):
         self, slot: int, task: Task, first_observation: str, admissible: Sequence[str] | None
     ) -> None:
         # Each episode's wording depends on the seed and the task, not on batch placement.
-        expert = new_expert(self.policy.env_name, hash_seed(self.policy.seed, task.task_id))
+        seed = hash_seed(self.policy.seed, task.task_id)
+        expert = new_expert(self.policy.env_name, seed, self.policy.max_steps)
         expert.reset(task.goal, first_observation, list(admissible or []))
         self.experts[slot] = expert
         self.rngs[slot] = random.Random(hash_seed(self.policy.seed + 1, task.task_id))
@@ -141,12 +156,10 @@ class _ExpertSession(PolicySession):
 
 
 def new_expert(env_name: str, seed: int = 0, max_steps: int | None = None) -> Expert:
-    """A fresh expert of `env_name`; WebShop's plans with the episode's step cap."""
+    """A fresh expert of `env_name` for episodes of `max_steps` steps (None: the env's cap)."""
     if env_name not in EXPERTS:
         raise ValueError(f"no expert for environment {env_name!r}; have {', '.join(EXPERTS)}")
-    if env_name == "webshop" and max_steps is not None:
-        return WebShopExpert(seed, max_steps=max_steps)
-    return EXPERTS[env_name](seed=seed)
+    return EXPERTS[env_name](seed, max_steps)
 
 
 def run_expert_episode(env: Environment, task: Task, seed: int = 0) -> Trajectory:

@@ -22,7 +22,13 @@ from dataclasses import replace
 from pydantic import JsonValue
 
 from agentdistill.policies.base import Policy, PolicySession, Turn, hash_seed
-from agentdistill.policies.expert import EXPERT_ERRORS, EXPERTS, Expert, ExpertPolicy
+from agentdistill.policies.expert import (
+    EXPERT_ERRORS,
+    EXPERTS,
+    Expert,
+    ExpertPolicy,
+    new_expert,
+)
 from agentdistill.records import OracleLabel, PolicyInfo, Step, Task
 
 
@@ -37,6 +43,7 @@ class OracleLabelledPolicy(Policy):
         seed: int = 0,
         expert_seed: int = 0,
         expert_noise: float = 0.0,
+        max_steps: int | None = None,
     ) -> None:
         if env_name not in EXPERTS:
             raise ValueError(f"no expert for environment {env_name!r}; have {', '.join(EXPERTS)}")
@@ -46,7 +53,8 @@ class OracleLabelledPolicy(Policy):
         self.env_name = env_name
         self.expert_share = expert_share
         self.seed = seed
-        self.expert = ExpertPolicy(env_name, expert_seed, expert_noise)
+        # the episodes' step cap, which the expert plans against (None: the env's own)
+        self.expert = ExpertPolicy(env_name, expert_seed, expert_noise, max_steps)
 
     @property
     def info(self) -> PolicyInfo:
@@ -90,7 +98,7 @@ class _LabelledSession(PolicySession):
         self.learner.start(slot, task, first_observation, admissible)
         # worded as the expert's own episodes of this task are
         seed = hash_seed(self.policy.expert.seed, task.task_id)
-        shadow: Expert | None = EXPERTS[self.policy.env_name](seed=seed)
+        shadow: Expert | None = new_expert(self.policy.env_name, seed, self.policy.expert.max_steps)
         try:
             shadow.reset(task.goal, first_observation, list(admissible or []))
         except EXPERT_ERRORS:
