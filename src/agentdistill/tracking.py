@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import mlflow
+from filelock import FileLock
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
@@ -321,9 +322,9 @@ class Tracker:
         if self.config.tracking_uri:
             self.tracking_uri = self.config.tracking_uri
             self.artifact_location: str | None = None  # the server decides
-            if self.tracking_uri.startswith("sqlite:///"):
+            database = self._sqlite_file()
+            if database is not None:
                 # a local database: artifacts beside it, never MLflow's ./mlruns in the cwd
-                database = Path(self.tracking_uri.removeprefix("sqlite:///")).absolute()
                 self.artifact_location = (database.parent / "artifacts").as_uri()
         else:
             root = Path(self.config.root).absolute()
@@ -353,11 +354,29 @@ class Tracker:
             offline_environment()
             if not self.config.tracking_uri:
                 Path(self.config.root).absolute().mkdir(parents=True, exist_ok=True)
-            self._client = MlflowClient(
-                tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
-            )
+            database = self._sqlite_file()
+            if database is None:
+                self._client = self._open_client()
+            else:
+                # The first client of a new SQLite store runs MLflow's schema migrations; two
+                # processes doing it at once (a backfill's parallel runs on a fresh store)
+                # corrupt each other's migration ("table _alembic_tmp_... already exists").
+                # One process creates the schema, the others wait and find it done.
+                with FileLock(f"{database}.init.lock"):
+                    self._client = self._open_client()
             log.debug("MLflow store: %s", self.display_uri)
         return self._client
+
+    def _sqlite_file(self) -> Path | None:
+        """The local SQLite file of this store (None: a server or another database)."""
+        if not self.tracking_uri.startswith("sqlite:///"):
+            return None
+        return Path(self.tracking_uri.removeprefix("sqlite:///")).absolute()
+
+    def _open_client(self) -> MlflowClient:
+        client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        client.search_registered_models(max_results=1)  # opens (and checks) the registry too
+        return client
 
     @property
     def experiment_id(self) -> str:
