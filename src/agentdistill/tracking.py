@@ -355,7 +355,8 @@ class Tracker:
             if not self.config.tracking_uri:
                 Path(self.config.root).absolute().mkdir(parents=True, exist_ok=True)
             database = self._sqlite_file()
-            if database is None:
+            if database is None or not os.access(database.parent, os.W_OK):
+                # a server, or a store this process cannot write to (nor create a schema in)
                 self._client = self._open_client()
             else:
                 # The first client of a new SQLite store runs MLflow's schema migrations; two
