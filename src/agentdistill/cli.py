@@ -883,7 +883,11 @@ def rollout(
             temperature=temperature, top_p=top_p, seed=seed, ground_actions=ground
         )
         if policy == "expert":
-            chosen = ExpertPolicy(env_name, seed)
+            # an expert that hurries for the cap (WebShop's) must know a shorter --max-steps
+            cap = (
+                None if max_steps is None else min(max_steps, make_env(env_name, engine).max_steps)
+            )
+            chosen = ExpertPolicy(env_name, seed, max_steps=cap)
         elif policy == "endpoint":
             chosen = _endpoint_policy(
                 EndpointConfig(

@@ -15,7 +15,9 @@ import re
 from collections.abc import Callable
 
 import pytest
+from typer.testing import CliRunner
 
+from agentdistill.cli import app as cli_app
 from agentdistill.environments.webshop.env import WebShopEnv, WebShopEnvConfig, WebShopSuite
 from agentdistill.environments.webshop.expert import (
     ExpertError,
@@ -27,7 +29,7 @@ from agentdistill.formats import get_format
 from agentdistill.policies.expert import EXPERTS, ExpertPolicy, run_expert_episode
 from agentdistill.policies.oracle import OracleLabelledPolicy
 from agentdistill.policies.trivial import TrivialPolicy
-from agentdistill.records import Task
+from agentdistill.records import Task, Trajectory, read_jsonl, write_jsonl
 from agentdistill.rollout import RolloutConfig, run_rollouts
 
 from .tiny import CITRUS, INSTRUCTION
@@ -309,3 +311,17 @@ def test_expert_policy_and_oracle_plan_against_the_rollouts_step_cap() -> None:
     assert disagreements(5) > 0  # measured: 11 of 73 states
     with pytest.raises(ValueError, match="max_steps"):
         ExpertPolicy("webshop", max_steps=0)
+
+
+def test_cli_rollout_tells_the_expert_a_shorter_cap(tmp_path) -> None:
+    """`agentdistill rollout --policy expert --max-steps 5`: the expert buys within 5 steps."""
+    data = tmp_path / "data"
+    write_jsonl(data / "webshop" / "test.jsonl", SUITE.tasks("test")[:16])
+    out = tmp_path / "episodes.jsonl"
+    args = ["rollout", "--policy", "expert", "--env", "webshop", "--split", "test"]
+    args += ["--data", str(data), "--max-steps", "5", "--out", str(out)]
+    result = CliRunner().invoke(cli_app, args)
+    assert result.exit_code == 0, result.output
+    episodes = read_jsonl(out, Trajectory)
+    assert len(episodes) == 16 and all(len(t.steps) <= 5 for t in episodes)
+    assert all(t.steps[-1].action == "click[Buy Now]" for t in episodes)
