@@ -5,7 +5,10 @@ they pass in any order; the reruns happen inside their own fixtures.
 """
 
 import json
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -16,6 +19,7 @@ from typer.testing import CliRunner
 from agentdistill.cli import app
 from dagster_project.defs.assets import (
     GPU,
+    PRELOADED,
     REPORT_JOB,
     STUDENT_JOB,
     TEACHER_JOB,
@@ -24,6 +28,7 @@ from dagster_project.defs.assets import (
 )
 from dagster_project.defs.resources import ExperimentResource, MLflowResource
 
+REPO = Path(__file__).resolve().parents[1]
 SMOKE = "configs/experiment/smoke.yaml"
 ENV = "alfworld"  # the smoke profile's environment: the partition every test materializes
 MODEL = "agentdistill-alfworld-student"
@@ -447,3 +452,36 @@ def test_students_of_another_run_keep_the_coverage_gate(chain, tmp_path) -> None
     failure = next(e for e in result.all_events if e.is_step_failure)
     assert "segments_cover_every_span" in str(failure.step_failure_data.error)
     assert not (root / ENV / "students").exists()
+
+
+@pytest.mark.slow  # a Dagster run in its own processes, as `make run` starts it: about 40 s
+def test_launched_seed_trains_in_forked_step_processes(smoke_chain, tmp_path) -> None:
+    """`dg launch --job student_chain --partition <env>|0`, the command `make run` runs: the
+    local executor forks each step from a server that preloaded the stage code
+    (`PRELOADED`), and those steps train and benchmark the seed's students for real."""
+    root = tmp_path / "artifacts"
+    for stage in ("teacher", "teacher_benchmark", "teacher_rollouts", "segments"):
+        shutil.copytree(smoke_chain.root / ENV / stage, root / ENV / stage)
+    experiment = ExperimentResource(profile=SMOKE, root=str(root))
+    job = build_definitions(experiment, MLflowResource()).resolve_job_def(STUDENT_JOB)
+    executor = job.executor_def.apply_config_mapping({}).value["config"]  # type: ignore[index]
+    assert executor["start_method"] == {"forkserver": {"preload_modules": list(PRELOADED)}}
+    (tmp_path / "home").mkdir()
+    env = {
+        **os.environ,
+        "DAGSTER_HOME": str(tmp_path / "home"),
+        "AGENTDISTILL_PROFILE": SMOKE,
+        "AGENTDISTILL_ROOT": str(root),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+    }
+    dg_cli = Path(sys.executable).parent / "dg"
+    args = [str(dg_cli), "launch", "--job", "student_chain", "--partition", f"{ENV}|0"]
+    done = subprocess.run(args, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0 and "RUN_SUCCESS" in log, log[-4000:]
+    specs = experiment.config(ENV).student_specs()
+    students = sorted(spec.name for spec in specs if spec.seed == 0)
+    assert sorted(p.name for p in (root / ENV / "students").iterdir()) == students
+    for name in students:
+        assert (root / ENV / "students" / name / "model" / "config.json").is_file(), name
+        assert (root / ENV / "benchmarks" / name / "metrics.json").is_file(), name
