@@ -356,7 +356,8 @@ class Tracker:
                 Path(self.config.root).absolute().mkdir(parents=True, exist_ok=True)
             database = self._sqlite_file()
             if database is None or not os.access(database.parent, os.W_OK):
-                # a server, or a store this process cannot write to (nor create a schema in)
+                # a server (nothing is asked of it yet), or a store this process cannot write
+                # to (nor create a schema in)
                 self._client = self._open_client()
             else:
                 # The first client of a new SQLite store runs MLflow's schema migrations; two
@@ -365,6 +366,7 @@ class Tracker:
                 # One process creates the schema, the others wait and find it done.
                 with FileLock(f"{database}.init.lock"):
                     self._client = self._open_client()
+                    self._client.search_registered_models(max_results=1)  # the registry too
             log.debug("MLflow store: %s", self.display_uri)
         return self._client
 
@@ -375,9 +377,7 @@ class Tracker:
         return Path(self.tracking_uri.removeprefix("sqlite:///")).absolute()
 
     def _open_client(self) -> MlflowClient:
-        client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
-        client.search_registered_models(max_results=1)  # opens (and checks) the registry too
-        return client
+        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     @property
     def experiment_id(self) -> str:
