@@ -68,10 +68,11 @@ def _materialized(results: list[dg.ExecuteInProcessResult]) -> dict[str, set[str
     return done
 
 
-def _seed_root(chain: dict, root: Path) -> None:
-    """The chain's environment up to its segments in a new root: no teacher retraining."""
+def _seed_root(artifacts: Path, root: Path) -> None:
+    """An environment's chain up to its segments (from `artifacts`) in a new root: no
+    teacher retraining."""
     for stage in ("teacher", "teacher_benchmark", "teacher_rollouts", "segments"):
-        shutil.copytree(chain["root"] / "artifacts" / ENV / stage, root / ENV / stage)
+        shutil.copytree(artifacts / ENV / stage, root / ENV / stage)
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +242,7 @@ def test_one_seed_trains_alone(chain, tmp_path) -> None:
     """An (env, seed) partition of one student asset trains that student and nothing else;
     the leaderboard then gathers every seed of the environment."""
     root = tmp_path / "artifacts"
-    _seed_root(chain, root)
+    _seed_root(chain["root"] / "artifacts", root)
     experiment = ExperimentResource(
         profile=SMOKE,
         root=str(root),
@@ -433,7 +434,7 @@ def test_students_of_another_run_keep_the_coverage_gate(chain, tmp_path) -> None
     """`span_segments`' blocking check stops its own run only: a student's run reads the
     verdict from the segments' summary and refuses segments that fail it."""
     root = tmp_path / "artifacts"
-    _seed_root(chain, root)
+    _seed_root(chain["root"] / "artifacts", root)
     summary_file = root / ENV / "segments" / "summary.json"
     summary = json.loads(summary_file.read_text()) | {"span_coverage": 0.5}
     summary_file.write_text(json.dumps(summary))
@@ -460,8 +461,7 @@ def test_launched_seed_trains_in_forked_step_processes(smoke_chain, tmp_path) ->
     local executor forks each step from a server that preloaded the stage code
     (`PRELOADED`), and those steps train and benchmark the seed's students for real."""
     root = tmp_path / "artifacts"
-    for stage in ("teacher", "teacher_benchmark", "teacher_rollouts", "segments"):
-        shutil.copytree(smoke_chain.root / ENV / stage, root / ENV / stage)
+    _seed_root(smoke_chain.root, root)
     experiment = ExperimentResource(profile=SMOKE, root=str(root))
     job = build_definitions(experiment, MLflowResource()).resolve_job_def(STUDENT_JOB)
     executor = job.executor_def.apply_config_mapping({}).value["config"]  # type: ignore[index]

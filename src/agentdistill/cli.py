@@ -869,7 +869,7 @@ def rollout(
     prompted, since no model folder records it.
     """
     from agentdistill.config import resolve_format
-    from agentdistill.environments.registry import make_env
+    from agentdistill.environments.registry import episode_cap, make_env
     from agentdistill.policies.endpoint import EndpointConfig
     from agentdistill.policies.expert import ExpertPolicy
     from agentdistill.policies.hf import DecodingConfig
@@ -884,9 +884,7 @@ def rollout(
         )
         if policy == "expert":
             # an expert that hurries for the cap (WebShop's) must know a shorter --max-steps
-            cap = (
-                None if max_steps is None else min(max_steps, make_env(env_name, engine).max_steps)
-            )
+            cap = episode_cap(env_name, max_steps, engine)
             chosen = ExpertPolicy(env_name, seed, max_steps=cap)
         elif policy == "endpoint":
             chosen = _endpoint_policy(

@@ -22,7 +22,7 @@ from pydantic import BaseModel, Field
 
 from agentdistill.config import Config, FormatConfig
 from agentdistill.dagger import DaggerConfig, label_summary, round_tasks, training_trajectories
-from agentdistill.environments.registry import make_env
+from agentdistill.environments.registry import episode_cap, make_env
 from agentdistill.files import write_text_atomic
 from agentdistill.fingerprints import file_sha256
 from agentdistill.formats import FewShotStyle, ReactFormat, join_few_shot
@@ -307,9 +307,7 @@ def _dagger_round(
             seed=hash_seed(settings.seed, f"mix-{index}"),
             expert_seed=config.expert_seed,
             expert_noise=config.expert_noise,
-            # the expert plans against the cap its episodes really have (the round's or the
-            # env's own, whichever comes first)
-            max_steps=min(settings.max_steps, make_env(env).max_steps),
+            max_steps=episode_cap(env, settings.max_steps),  # the cap the expert plans for
         )
         chosen = round_tasks(settings, tasks, index)
         log.info(

@@ -59,7 +59,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -355,17 +355,17 @@ class Tracker:
             if not self.config.tracking_uri:
                 Path(self.config.root).absolute().mkdir(parents=True, exist_ok=True)
             database = self._sqlite_file()
-            if database is None or not os.access(database.parent, os.W_OK):
-                # a server (nothing is asked of it yet), or a store this process cannot write
-                # to (nor create a schema in)
-                self._client = self._open_client()
-            else:
-                # The first client of a new SQLite store runs MLflow's schema migrations; two
-                # processes doing it at once (a backfill's parallel runs on a fresh store)
-                # corrupt each other's migration ("table _alembic_tmp_... already exists").
-                # One process creates the schema, the others wait and find it done.
-                with FileLock(f"{database}.init.lock"):
-                    self._client = self._open_client()
+            # The first client of a new SQLite store runs MLflow's schema migrations; two
+            # processes doing it at once (a backfill's parallel runs on a fresh store) corrupt
+            # each other's ("table _alembic_tmp_... already exists"). So a store this process
+            # can create opens under a lock: one process creates the schema, the others wait
+            # and find it done. A server is asked nothing yet.
+            creatable = database is not None and os.access(database.parent, os.W_OK)
+            with FileLock(f"{database}.init.lock") if creatable else nullcontext():
+                self._client = MlflowClient(
+                    tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri
+                )
+                if creatable:
                     self._client.search_registered_models(max_results=1)  # the registry too
             log.debug("MLflow store: %s", self.display_uri)
         return self._client
@@ -375,9 +375,6 @@ class Tracker:
         if not self.tracking_uri.startswith("sqlite:///"):
             return None
         return Path(self.tracking_uri.removeprefix("sqlite:///")).absolute()
-
-    def _open_client(self) -> MlflowClient:
-        return MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
 
     @property
     def experiment_id(self) -> str:

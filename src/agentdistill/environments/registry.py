@@ -14,6 +14,7 @@ __all__ = [
     "ENGINES",
     "RECORDED_ENVS",
     "check_env_name",
+    "episode_cap",
     "known_env_names",
     "make_env",
     "make_suite",
@@ -59,3 +60,9 @@ def make_suite(name: str) -> TaskSuite:
     from agentdistill.environments.alfworld.env import AlfworldSuite
 
     return AlfworldSuite.from_environment()
+
+
+def episode_cap(name: str, max_steps: int | None, engine: str | None = None) -> int | None:
+    """The step cap an episode of `name` really has under a rollout cap `max_steps`: the
+    smaller of it and the environment's own (None: no rollout cap, the env's own applies)."""
+    return None if max_steps is None else min(max_steps, make_env(name, engine).max_steps)
