@@ -61,7 +61,12 @@ from agentdistill.segment_view import (
     write_segment_report,
 )
 from agentdistill.segmentation import segment_rendered
-from agentdistill.tokenizer import load_tokenizer, save_tokenizer, train_byte_level_bpe
+from agentdistill.tokenizer import (
+    check_isolated_chars,
+    load_tokenizer,
+    save_tokenizer,
+    train_byte_level_bpe,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -563,11 +568,21 @@ def segment_report(
     )
 
 
+IsolateCharsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--isolate-chars",
+        help="Regex of characters kept as single tokens, e.g. '[A-Z0-9]' (WebShop's ASINs).",
+    ),
+]
+
+
 @tokenizer_app.command("train")
 def tokenizer_train(
     files: Annotated[list[Path], typer.Argument(help="Trajectory JSONL files.", exists=True)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output tokenizer folder.")],
     vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 2048,
+    isolate_chars: IsolateCharsOpt = None,
     format: FormatOpt = "react",
     skip_invalid: SkipInvalidOpt = False,
     max_line_bytes: MaxLineBytesOpt = _LIMITS.max_line_bytes,
@@ -587,7 +602,10 @@ def tokenizer_train(
             texts.extend(fmt.render_trajectory(t).text for t in trajectories)
         except FormatError as exc:
             raise _fail(f"{file}: {exc}") from exc
-    tokenizer = train_byte_level_bpe(texts, vocab_size=vocab_size)
+    try:
+        tokenizer = train_byte_level_bpe(texts, vocab_size, isolate_chars=isolate_chars)
+    except ValueError as exc:
+        raise _fail(f"--isolate-chars: {exc}") from exc
     save_tokenizer(tokenizer, out)
     console.print(f"trained on {len(texts)} trajectories: vocab {len(tokenizer)} -> {out}")
 
@@ -730,6 +748,7 @@ def tokenizer_build(
     vocab_size: Annotated[int, typer.Option(help="Vocabulary size.")] = 1024,
     tasks: Annotated[int | None, typer.Option(help="Use the first N train tasks.")] = None,
     format: FormatOpt = "alfworld",
+    isolate_chars: IsolateCharsOpt = None,
 ) -> None:
     """Play the expert on the train split and train the offline tokenizer on its text."""
     from agentdistill.task_data import load_tasks
@@ -737,7 +756,11 @@ def tokenizer_build(
 
     trajectories = expert_trajectories(load_tasks(env_name, "train", limit=tasks).tasks, seed=0)
     fmt = FormatConfig(name=format).build()  # type: ignore[arg-type]
-    build_tokenizer(trajectories, fmt, vocab_size, out)
+    try:
+        check_isolated_chars(isolate_chars)
+    except ValueError as exc:
+        raise _fail(f"--isolate-chars: {exc}") from exc
+    build_tokenizer(trajectories, fmt, vocab_size, out, isolate_chars=isolate_chars)
     size = len(load_tokenizer(out))
     console.print(f"tokenizer (vocab {size}) from {len(trajectories)} expert episodes -> {out}")
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from agentdistill.config import Config, FormatConfig
 from agentdistill.dagger import DaggerConfig, label_summary, round_tasks, training_trajectories
@@ -35,7 +35,12 @@ from agentdistill.records import Task, Trajectory, read_jsonl, write_jsonl
 from agentdistill.rollout import RolloutConfig, run_rollouts
 from agentdistill.run_folder import claim_run_folder, records_sha256
 from agentdistill.runtime import RuntimeConfig, on_main, start_processes, world_size
-from agentdistill.tokenizer import load_tokenizer, save_tokenizer, train_byte_level_bpe
+from agentdistill.tokenizer import (
+    check_isolated_chars,
+    load_tokenizer,
+    save_tokenizer,
+    train_byte_level_bpe,
+)
 from agentdistill.training import FREE_ON_RESUME, TrainConfig, TrainSummary, train_lm
 
 log = logging.getLogger(__name__)
@@ -56,6 +61,12 @@ class TeacherConfig(Config):
         "(kept in the context, not imitated) so the teacher learns to recover (DART).",
     )
     vocab_size: int = Field(default=1024, ge=300, description="Tokenizer vocabulary.")
+    isolate_chars: str | None = Field(
+        default=None,
+        description="A regex of characters the tokenizer keeps as single tokens (never merged "
+        "by BPE), e.g. '[A-Z0-9]' so that WebShop's ASINs encode alike on every page and in "
+        "every thought, and a small teacher can learn to copy them. None: plain byte-level BPE.",
+    )
     preset: str = Field(default="teacher", description="Model preset (see models.PRESETS).")
     model_seed: int = Field(default=0, description="Seed of the model's initialisation.")
     train: TrainConfig = Field(default_factory=TrainConfig, description="Optimisation.")
@@ -68,6 +79,11 @@ class TeacherConfig(Config):
         default_factory=RuntimeConfig,
         description="Device, precision and gradient accumulation of the teacher's training.",
     )
+
+    @field_validator("isolate_chars")
+    @classmethod
+    def _valid_regex(cls, value: str | None) -> str | None:
+        return check_isolated_chars(value)
 
 
 class DaggerRoundSummary(BaseModel):
@@ -121,10 +137,12 @@ def build_tokenizer(
     vocab_size: int,
     out: Path,
     preamble: str = "",
+    isolate_chars: str | None = None,
 ) -> Path:
     """Train the offline tokenizer on rendered trajectories and save it."""
     texts = [fmt.render_trajectory(t, preamble).text for t in trajectories]
-    return save_tokenizer(train_byte_level_bpe(texts, vocab_size=vocab_size), out)
+    tokenizer = train_byte_level_bpe(texts, vocab_size=vocab_size, isolate_chars=isolate_chars)
+    return save_tokenizer(tokenizer, out)
 
 
 TEACHER_OWNED = ("expert_train.jsonl", "tokenizer", "train", "dagger", "teacher_summary.json")
@@ -146,6 +164,8 @@ def teacher_identity(
     else:
         raise ValueError("give the tasks for the expert to play (or an expert file)")
     settings = config.model_dump(mode="json", exclude={"runtime"})
+    if settings["isolate_chars"] is None:
+        del settings["isolate_chars"]  # teachers trained before the option keep their identity
     for name in FREE_ON_RESUME:
         settings["train"].pop(name, None)
     return {
@@ -204,7 +224,12 @@ def bootstrap_teacher(
     def tokenizer_files() -> None:
         if not (tokenizer_dir / "tokenizer.json").exists():
             build_tokenizer(
-                trajectories, fmt.build(), config.vocab_size, tokenizer_dir, fmt.preamble
+                trajectories,
+                fmt.build(),
+                config.vocab_size,
+                tokenizer_dir,
+                fmt.preamble,
+                config.isolate_chars,
             )
 
     on_main(tokenizer_files)

@@ -4,24 +4,51 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 SPECIAL_TOKENS = {"bos_token": "<|bos|>", "eos_token": "<|eos|>", "pad_token": "<|pad|>"}
 
 
+def check_isolated_chars(pattern: str | None) -> str | None:
+    """Validate `isolate_chars`: a regex that matches single characters, or None."""
+    if pattern is None:
+        return None
+    try:
+        compiled = re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"isolate_chars {pattern!r} is not a valid regex: {exc}") from exc
+    if compiled.match("") is not None:
+        raise ValueError(f"isolate_chars {pattern!r} matches the empty string")
+    return pattern
+
+
 def train_byte_level_bpe(
-    texts: Iterable[str], vocab_size: int = 2048, min_frequency: int = 2
+    texts: Iterable[str],
+    vocab_size: int = 2048,
+    min_frequency: int = 2,
+    isolate_chars: str | None = None,
 ) -> PreTrainedTokenizerFast:
     """Train a byte-level BPE (GPT-2 style: every byte is in the vocabulary, so no unknowns).
 
-    Deterministic for the same texts in the same order.
+    `isolate_chars` (a regex, e.g. "[A-Z0-9]"): every match is its own pre-token, so BPE never
+    merges it with a neighbour. Ids made of such characters (WebShop's ASINs) then encode as
+    the same token sequence wherever they appear (a results page, an item page, a thought,
+    a click), which is what a small model needs to learn to copy them; LLaMA splits digits
+    for the same reason. Deterministic for the same texts in the same order.
     """
     tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    byte_level = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if check_isolated_chars(isolate_chars) is None:
+        tokenizer.pre_tokenizer = byte_level
+    else:
+        tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+            [pre_tokenizers.Split(Regex(isolate_chars), behavior="isolated"), byte_level]
+        )
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
