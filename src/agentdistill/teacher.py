@@ -21,6 +21,7 @@ from typing import Any
 from pydantic import BaseModel, Field, field_validator
 
 from agentdistill.config import Config, FormatConfig
+from agentdistill.copy_drill import CopyDrillConfig, drill_trajectories
 from agentdistill.dagger import DaggerConfig, label_summary, round_tasks, training_trajectories
 from agentdistill.environments.registry import episode_cap, make_env
 from agentdistill.files import write_text_atomic
@@ -66,6 +67,12 @@ class TeacherConfig(Config):
         description="A regex of characters the tokenizer keeps as single tokens (never merged "
         "by BPE), e.g. '[A-Z0-9]' so that WebShop's ASINs encode alike on every page and in "
         "every thought, and a small teacher can learn to copy them. None: plain byte-level BPE.",
+    )
+    copy_drill: CopyDrillConfig = Field(
+        default_factory=CopyDrillConfig,
+        description="A drill in copying ids (expert openings with fresh random ids) before "
+        "the first training; off by default, for environments whose agent copies ids "
+        "(WebShop's ASINs).",
     )
     preset: str = Field(default="teacher", description="Model preset (see models.PRESETS).")
     model_seed: int = Field(default=0, description="Seed of the model's initialisation.")
@@ -145,7 +152,14 @@ def build_tokenizer(
     return save_tokenizer(tokenizer, out)
 
 
-TEACHER_OWNED = ("expert_train.jsonl", "tokenizer", "train", "dagger", "teacher_summary.json")
+TEACHER_OWNED = (
+    "expert_train.jsonl",
+    "tokenizer",
+    "copy_drill",
+    "train",
+    "dagger",
+    "teacher_summary.json",
+)
 """What `bootstrap_teacher` writes in its folder (deleted by a restart)."""
 
 
@@ -164,8 +178,11 @@ def teacher_identity(
     else:
         raise ValueError("give the tasks for the expert to play (or an expert file)")
     settings = config.model_dump(mode="json", exclude={"runtime"})
+    # teachers trained before these options keep their identity while the options are off
     if settings["isolate_chars"] is None:
-        del settings["isolate_chars"]  # teachers trained before the option keep their identity
+        del settings["isolate_chars"]
+    if config.copy_drill.copies == 0:
+        del settings["copy_drill"]
     for name in FREE_ON_RESUME:
         settings["train"].pop(name, None)
     return {
@@ -235,6 +252,20 @@ def bootstrap_teacher(
     on_main(tokenizer_files)
     tokenizer = load_tokenizer(tokenizer_dir)
     model = build_model_for_tokenizer(config.preset, tokenizer, config.model_seed)
+    if config.copy_drill.copies:
+        drill = drill_trajectories(trajectories, config.copy_drill)
+        log.info("copy drill: %d openings with fresh ids", len(drill))
+        drilled = train_lm(
+            model,
+            tokenizer,
+            drill,
+            config.copy_drill.train,
+            out / "copy_drill",
+            fmt=fmt,
+            restart=restart,
+            runtime=config.runtime,
+        )
+        model = load_model(drilled.model_dir)
     # the teacher folder's run.json vouches for the whole run: its training folders follow
     summary = train_lm(
         model,
