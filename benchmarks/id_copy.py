@@ -10,8 +10,10 @@ model reads every episode rendered in its own format (the one its folder records
 each token of the expert's turns from the gold text before it (teacher forcing, greedy). For
 every id the expert wrote (a 10-character ASIN, `B0` + 8 of [A-Z0-9]) the id counts as copied
 when every token overlapping it was predicted right. Reported per model: ids copied (of all,
-and split by where the id stands: a thought, or a `click[...]`), the accuracy of the other
-tokens of the expert's turns, and the mean tokens an id takes. A model that copies ids well
+and split by where the id stands: a thought, or a `click[...]`), the accuracy of the tokens
+inside ids (progress before whole ids come right; with one token per character, chance is
+about 1 in 36 after the shared "B0") and of the other tokens of the expert's turns, and the
+mean tokens an id takes. A model that copies ids well
 teacher-forced can still fail closed-loop, but one that cannot copy them here cannot shop.
 """
 
@@ -47,6 +49,7 @@ class CopyScore:
     thought_ids_copied: float
     click_ids: int
     click_ids_copied: float
+    id_token_accuracy: float
     other_token_accuracy: float
     tokens_per_id: float
 
@@ -58,7 +61,7 @@ def score_model(model_dir: Path, episodes: list[Trajectory]) -> CopyScore:
     tokenizer = load_tokenizer(model_dir)
     model = load_model(model_dir).eval()
     copied = {"thought": [0, 0], "click": [0, 0]}  # [copied, seen]
-    other_right = other_seen = id_tokens = 0
+    other_right = other_seen = id_tokens = id_right = 0
     for episode in track(episodes, description=f"{model_dir}", transient=True):
         rendered = renderer.render_trajectory(episode, fmt.preamble)
         encoded = tokenizer(rendered.text, return_offsets_mapping=True)
@@ -78,6 +81,7 @@ def score_model(model_dir: Path, episodes: list[Trajectory]) -> CopyScore:
                 copied[where][1] += 1
                 copied[where][0] += all(right[i] for i in covering)
                 id_tokens += len(covering)
+                id_right += sum(right[i] for i in covering)
                 for i in covering:
                     in_id[i] = True
             for i, (x, y) in enumerate(offsets):
@@ -93,6 +97,7 @@ def score_model(model_dir: Path, episodes: list[Trajectory]) -> CopyScore:
         thought_ids_copied=copied["thought"][0] / max(copied["thought"][1], 1),
         click_ids=copied["click"][1],
         click_ids_copied=copied["click"][0] / max(copied["click"][1], 1),
+        id_token_accuracy=id_right / max(id_tokens, 1),
         other_token_accuracy=other_right / max(other_seen, 1),
         tokens_per_id=id_tokens / max(seen, 1),
     )
@@ -112,7 +117,8 @@ def main() -> None:
     scores = [score_model(path, episodes) for path in args.model]
     where = f"{len(episodes)} expert episodes, {args.env}/{args.split}"
     table = Table(title=f"id copying, teacher-forced: {where}")
-    for column in ("model", "ids copied", "in thoughts", "in clicks", "other tokens", "tokens/id"):
+    columns = ("model", "ids copied", "in thoughts", "in clicks", "id tokens", "other tokens")
+    for column in (*columns, "tokens/id"):
         table.add_column(column)
     for s in scores:
         table.add_row(
@@ -120,6 +126,7 @@ def main() -> None:
             f"{s.ids_copied:.1%} of {s.ids}",
             f"{s.thought_ids_copied:.1%} of {s.thought_ids}",
             f"{s.click_ids_copied:.1%} of {s.click_ids}",
+            f"{s.id_token_accuracy:.1%}",
             f"{s.other_token_accuracy:.1%}",
             f"{s.tokens_per_id:.1f}",
         )

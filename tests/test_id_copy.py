@@ -54,3 +54,4 @@ def test_counts_every_id_the_expert_wrote(bench: ModuleType, tmp_path: Path) -> 
     # an untrained model copies no 10-character id (chance is 36**-8 per id)
     assert score.ids_copied == 0.0
     assert 0.0 <= score.other_token_accuracy < 0.5
+    assert 0.0 <= score.id_token_accuracy < 0.5
