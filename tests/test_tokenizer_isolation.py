@@ -91,3 +91,22 @@ def test_teacher_identity_names_the_option_only_when_set(small_suite: AlfworldSu
     assert "isolate_chars" not in plain["teacher"]  # teachers from before the option resume
     assert isolated["teacher"]["isolate_chars"] == "[A-Z0-9]"
     assert plain != isolated
+
+
+def test_cli_trains_an_isolating_tokenizer_and_names_a_bad_pattern(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from agentdistill.cli import app
+    from agentdistill.tokenizer import load_tokenizer
+
+    examples = Path(__file__).resolve().parents[1] / "examples" / "alfworld.jsonl"
+    args = ["tokenizer", "train", str(examples), "--vocab-size", "300", "--format", "alfworld"]
+    out = tmp_path / "tok"
+    result = CliRunner().invoke(app, [*args, "--out", str(out), "--isolate-chars", "[0-9]"])
+    assert result.exit_code == 0, result.output
+    tokenizer = load_tokenizer(out)
+    pieces = tokenizer.convert_ids_to_tokens(tokenizer("go to shelf 12")["input_ids"])
+    assert pieces[-2:] == ["1", "2"]
+    bad = CliRunner().invoke(app, [*args, "--out", str(tmp_path / "b"), "--isolate-chars", "[0-"])
+    assert bad.exit_code != 0 and "--isolate-chars" in bad.output
+    assert not (tmp_path / "b").exists()
