@@ -66,7 +66,8 @@ class TeacherConfig(Config):
         default=None,
         description="A regex of characters the tokenizer keeps as single tokens (never merged "
         "by BPE), e.g. '[A-Z0-9]' so that WebShop's ASINs encode alike on every page and in "
-        "every thought, and a small teacher can learn to copy them. None: plain byte-level BPE.",
+        "every thought (alone it did not teach the 5M teacher to copy them: README, WebShop). "
+        "None: plain byte-level BPE.",
     )
     copy_drill: CopyDrillConfig = Field(
         default_factory=CopyDrillConfig,
