@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -31,13 +30,12 @@ from rich.progress import track
 from rich.table import Table
 
 from agentdistill.config import resolve_format
+from agentdistill.environments.webshop.catalog import ASIN_PATTERN
 from agentdistill.models import load_model
 from agentdistill.records import Trajectory
 from agentdistill.task_data import load_tasks
 from agentdistill.teacher import expert_trajectories
 from agentdistill.tokenizer import load_tokenizer
-
-ASIN = re.compile(r"\bB0[A-Z0-9]{8}\b")
 
 
 @dataclass
@@ -74,7 +72,7 @@ def score_model(model_dir: Path, episodes: list[Trajectory]) -> CopyScore:
         in_id = [False] * len(ids)
         for start, end in zip(rendered.turn_starts, rendered.turn_ends, strict=True):
             turn = rendered.text[start:end]
-            for match in ASIN.finditer(turn):
+            for match in ASIN_PATTERN.finditer(turn):
                 a, b = start + match.start(), start + match.end()
                 covering = [i for i, (x, y) in enumerate(offsets) if x < b and y > a and i > 0]
                 where = "click" if turn[: match.start()].rstrip().endswith("click[") else "thought"

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pydantic import Field
 
 from agentdistill.config import Config
+from agentdistill.environments.webshop.catalog import ASIN_PATTERN, random_asin
 from agentdistill.records import Step, Trajectory
 from agentdistill.training import TrainConfig
 
@@ -39,13 +40,8 @@ class IdShape:
     draw: Callable[[random.Random], str]
 
 
-def _asin(rng: random.Random) -> str:
-    return "B0" + "".join(rng.choices("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", k=8))
-
-
 ID_SHAPES: dict[str, IdShape] = {
-    # the generated catalog's ASINs and the real benchmark's (B0 + 8 of [A-Z0-9])
-    "webshop": IdShape(re.compile(r"\bB0[A-Z0-9]{8}\b"), _asin),
+    "webshop": IdShape(ASIN_PATTERN, random_asin),
 }
 
 

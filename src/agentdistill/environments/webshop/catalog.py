@@ -38,6 +38,8 @@ products would not be the ones the goal was written for)."""
 CATALOG_FILE = "catalog.jsonl"
 MAX_TITLE_NOUNS = 10
 _ASIN_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+ASIN_PATTERN = re.compile(r"\bB0[A-Z0-9]{8}\b")
+"""An ASIN in text: the generated catalog's, and the real benchmark's B0 ids."""
 # Words written in capitals in titles (the rest is title-cased).
 _ACRONYMS = {
     "usb": "USB", "hdmi": "HDMI", "led": "LED", "spf": "SPF", "bpa": "BPA", "gmo": "GMO",
@@ -149,9 +151,14 @@ def _brand_names(rng: random.Random, count: int, taken: set[str]) -> list[str]:
     return names
 
 
+def random_asin(rng: random.Random) -> str:
+    """A fresh ASIN-like id: B0 and 8 of [A-Z0-9]."""
+    return "B0" + "".join(rng.choices(_ASIN_CHARS, k=8))
+
+
 def _asin(rng: random.Random, taken: set[str]) -> str:
     while True:
-        asin = "B0" + "".join(rng.choices(_ASIN_CHARS, k=8))
+        asin = random_asin(rng)
         if asin not in taken:
             taken.add(asin)
             return asin
