@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -15,17 +13,12 @@ from agentdistill.environments.webshop.env import WebShopSuite
 from agentdistill.models import build_model_for_tokenizer
 from agentdistill.teacher import build_tokenizer, expert_trajectories
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "id_copy.py"
+from .scripts import load_benchmark
 
 
 @pytest.fixture
 def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    spec = importlib.util.spec_from_file_location("id_copy", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "id_copy", module)
-    spec.loader.exec_module(module)
-    return module
+    return load_benchmark("id_copy", monkeypatch)
 
 
 def test_counts_every_id_the_expert_wrote(bench: ModuleType, tmp_path: Path) -> None:

@@ -4,25 +4,18 @@ and stops before any work with a message naming the `bench` extra."""
 from __future__ import annotations
 
 import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "trainer_vs_trl.py"
+from .scripts import load_benchmark
 
 
 @pytest.fixture
 def bench(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    """The script as a module (its dataclasses need it in sys.modules while it loads)."""
-    spec = importlib.util.spec_from_file_location("trainer_vs_trl", SCRIPT)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    monkeypatch.setitem(sys.modules, "trainer_vs_trl", module)
-    spec.loader.exec_module(module)  # imports nothing of TRL
-    return module
+    return load_benchmark("trainer_vs_trl", monkeypatch)  # imports nothing of TRL
 
 
 def test_arguments_parse(bench: ModuleType) -> None:

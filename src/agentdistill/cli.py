@@ -754,12 +754,12 @@ def tokenizer_build(
     from agentdistill.task_data import load_tasks
     from agentdistill.teacher import build_tokenizer, expert_trajectories
 
-    trajectories = expert_trajectories(load_tasks(env_name, "train", limit=tasks).tasks, seed=0)
-    fmt = FormatConfig(name=format).build()  # type: ignore[arg-type]
-    try:
+    try:  # before the expert plays
         check_isolated_chars(isolate_chars)
     except ValueError as exc:
         raise _fail(f"--isolate-chars: {exc}") from exc
+    trajectories = expert_trajectories(load_tasks(env_name, "train", limit=tasks).tasks, seed=0)
+    fmt = FormatConfig(name=format).build()  # type: ignore[arg-type]
     build_tokenizer(trajectories, fmt, vocab_size, out, isolate_chars=isolate_chars)
     size = len(load_tokenizer(out))
     console.print(f"tokenizer (vocab {size}) from {len(trajectories)} expert episodes -> {out}")
